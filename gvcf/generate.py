@@ -1,0 +1,148 @@
+"""The joint denoising loop: views of one canvas denoised together and fused at every step."""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .fusion import FusionPlan, fuse, fusion_method
+from .models import Model, load_model
+from .samplers import check_sampler, make_sampler
+from .style import align_noise, check_alpha
+from .views import ViewLayout
+from .weights import weight_map
+
+OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+DEFAULT_WIDTH_VIEWS = 7        # the paper's 512 x 3584 panoramas are 7 views wide
+DEFAULT_STRIDE_FRACTION = 0.75  # the paper's stride of 384 px on 512 px views
+
+
+@dataclass
+class GenerationResult:
+    """A generated canvas: the decoded image (None for output_type='latent') and the final latents x_0."""
+
+    image: object
+    latents: torch.Tensor
+    layout: ViewLayout
+    vae_scale_factor: int
+    seconds: float
+    config: dict = field(default_factory=dict)
+
+    @property
+    def seams(self) -> list[int]:
+        """Image columns where a view's edge lies (for seam scores and for marking figures)."""
+        return self.layout.seams(scale=self.vae_scale_factor)
+
+
+def derive_seed(seed: int, stream: str) -> int:
+    """An independent 63-bit seed for a named random stream of one image (e.g. 'reference')."""
+    digest = hashlib.sha256(f"{int(seed)}/{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _pixels_to_latent(value: int, factor: int, name: str) -> int:
+    if not isinstance(value, (int, np.integer)) or value <= 0 or value % factor:
+        raise ValueError(f"{name} must be a positive multiple of the VAE scale factor {factor}, got {value!r}")
+    return int(value) // factor
+
+
+def _resolve_model(model) -> Model:
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, str):
+        return load_model(model)
+    if all(hasattr(model, k) for k in ("unet", "vae", "text_encoder", "tokenizer", "scheduler")):
+        return Model.from_pipeline(model)
+    raise ValueError(f"model must be a gvcf Model, a StableDiffusionPipeline or a model name, got {type(model).__name__}")
+
+
+def generate(
+    model, prompt: str, height: int | None = None, width: int | None = None, stride=None,
+    fusion: str = "gvcf", sampler: str = "ddpm", steps: int | None = None,
+    guidance_scale: float = 7.5, negative_prompt: str = "",
+    alpha: float = 0.0, reference_noise: torch.Tensor | None = None,
+    seed: int = 0, latents: torch.Tensor | None = None,
+    circular: bool = False, view_batch_size: int | None = None, output_type: str = "pil", progress: bool = True,
+    eta: float = 0.0, weights: str | None = None, decode_tile: int | None = None,
+    view_hook: Callable | None = None,
+) -> GenerationResult:
+    """Generate one large canvas by joint denoising of overlapping views (paper Eq. 8, 14, 15).
+
+    Sizes are in image pixels. stride: int or (h, w); the last view of a row or column is snapped to the
+    canvas edge where the stride does not divide evenly. A canvas smaller than a view raises ValueError.
+    weights overrides the fusion's map ('uniform', 'guided', 'gaussian'). view_hook(views, i, t) may
+    replace the views before the UNet at step i (SyncDiffusion uses it).
+    """
+    # -- check everything that needs no model --
+    method = fusion_method(fusion)
+    steps = check_sampler(sampler, steps, eta)
+    alpha = check_alpha(alpha)
+    if output_type not in OUTPUT_TYPES:
+        raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
+    if guidance_scale < 0:
+        raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
+    if view_batch_size is not None and (not isinstance(view_batch_size, int) or view_batch_size <= 0):
+        raise ValueError(f"view_batch_size must be a positive int or None, got {view_batch_size!r}")
+    model = _resolve_model(model)
+    f, native = model.vae_scale_factor, model.native_size
+    height = native if height is None else height
+    width = DEFAULT_WIDTH_VIEWS * native if width is None else width
+    stride = int(native * DEFAULT_STRIDE_FRACTION) // f * f if stride is None else stride
+    h, w = _pixels_to_latent(height, f, "height"), _pixels_to_latent(width, f, "width")
+    sh, sw = stride if isinstance(stride, (tuple, list)) else (stride, stride)
+    layout = ViewLayout.create(h, w, model.latent_size, (_pixels_to_latent(sh, f, "stride"),
+                                                          _pixels_to_latent(sw, f, "stride")), circular)
+    shape = (1, model.latent_channels, h, w)
+    if latents is not None and tuple(latents.shape) != shape:
+        raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
+    if reference_noise is not None and tuple(reference_noise.shape) != (1, shape[1], *layout.window):
+        raise ValueError(f"reference_noise must have shape {(1, shape[1], *layout.window)}, "
+                         f"got {tuple(reference_noise.shape)}")
+
+    t0 = time.perf_counter()
+    device = model.device
+    sampler_ = make_sampler(sampler, model.scheduler_config, steps, eta=eta, device=device)
+    text = model.encode_prompt(prompt, negative_prompt, guidance=guidance_scale > 1.0)
+    plan = FusionPlan.create(layout, weight_map(weights or method.weights, *layout.window), device)
+    # -- x_T: seeded noise on the CPU (the same on every device), then one-shot Style Alignment (Eq. 15) --
+    gen = torch.Generator("cpu").manual_seed(int(seed))
+    x = torch.randn(shape, generator=gen) if latents is None else latents.detach().float().cpu()
+    if alpha > 0:
+        if reference_noise is None:
+            ref_gen = torch.Generator("cpu").manual_seed(derive_seed(seed, "reference"))
+            reference_noise = torch.randn((1, shape[1], *layout.window), generator=ref_gen)
+        x = align_noise(x, reference_noise.float().cpu(), alpha)
+    x = x.to(device) * sampler_.init_noise_sigma
+    # -- joint denoising: gather views, predict noise with CFG, split step, fuse (Eq. 8 / 14) --
+    with torch.no_grad():
+        for i, t in enumerate(tqdm(sampler_.timesteps, desc=f"{fusion}/{sampler}", disable=not progress)):
+            views = layout.gather(x, plan.index)
+            if view_hook is not None:
+                with torch.enable_grad():
+                    views = view_hook(views, i, t)
+            eps = model.predict_noise(sampler_.scale_input(views, i), t, text, guidance_scale, view_batch_size)
+            step = sampler_.step(eps, i, views)
+            noise = None
+            if step.std is not None:  # per-view z^{(i)} in a fixed order, independent of batching
+                noise = step.std * torch.randn(views.shape, generator=gen).to(device, views.dtype)
+            x = fuse(step.mean, noise, plan, method.correct_variance)
+        image = None if output_type == "latent" else model.decode(x, circular=circular, tile=decode_tile)
+    if image is not None and output_type != "pt":
+        array = image[0].permute(1, 2, 0).cpu().numpy()
+        if output_type == "pil":
+            from PIL import Image
+
+            image = Image.fromarray((array * 255).round().astype(np.uint8))
+        else:
+            image = array
+    config = dict(model=model.name, prompt=prompt, negative_prompt=negative_prompt, height=height, width=width,
+                  stride=(sh, sw), fusion=fusion, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
+                  alpha=alpha, seed=seed, circular=circular, eta=eta, weights=weights or method.weights)
+    return GenerationResult(image, x, layout, f, time.perf_counter() - t0, config)

@@ -1,0 +1,335 @@
+"""Train the bundled model from scratch on the procedural world, saved in Stable Diffusion's diffusers format.
+
+Stages: tokenizer (built offline) -> VAE (AutoencoderKL, 4x down, 4 channels) -> latent dataset ->
+UNet2DConditionModel + CLIPTextModel jointly, with caption dropout for classifier-free guidance and an EMA.
+Every stage checkpoints atomically and resumes, so a killed run loses at most `checkpoint_every` steps.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import world
+from .tokenizer import build_clip_tokenizer, write_clip_vocab
+
+# Stable Diffusion 2's noise schedule (its scheduler_config.json), so DDIM-50 and DDPM-1000 run as in the paper.
+SD2_SCHEDULE = dict(
+    num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+    steps_offset=1, prediction_type="epsilon", timestep_spacing="leading",
+)
+# SD 2 ships a PNDM scheduler config; these keys ride along so DDIMScheduler.from_config(...) matches SD 2 exactly.
+SD2_SCHEDULER_EXTRA = dict(set_alpha_to_one=False, skip_prk_steps=True)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines the trained weights (the run is deterministic given this)."""
+    seed: int = 0
+    view_size: int = 64                 # native view, pixels
+    vae_channels: tuple[int, ...] = (32, 64, 64)   # 3 blocks -> 2 downsamplings -> VAE factor 4
+    latent_channels: int = 4
+    vae_steps: int = 2500
+    vae_batch: int = 32
+    vae_crop: int = 32                  # the VAE is convolutional: train on crops, 4x cheaper
+    vae_lr: float = 1e-3
+    vae_kl_weight: float = 1e-6
+    unet_channels: tuple[int, ...] = (48, 96, 144)
+    attention_head_dim: int = 24
+    text_hidden: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+    n_latents: int = 60000              # size of the pre-encoded latent dataset
+    unet_steps: int = 4500
+    unet_batch: int = 32
+    unet_lr: float = 1e-3
+    caption_dropout: float = 0.1        # -> empty prompt, for classifier-free guidance
+    min_snr_gamma: float = 5.0          # Min-SNR loss weighting (Hang et al. 2023)
+    ema_decay: float = 0.999
+    warmup_steps: int = 200
+    checkpoint_every: int = 250
+    eval_views: int = 256
+    save_dtype: str = "float16"         # halves the committed size; loaded back as float32
+
+
+def _norm_groups(channels: tuple[int, ...]) -> int:
+    return math.gcd(*channels, 16)
+
+
+def build_vae(cfg: TrainConfig):
+    from diffusers import AutoencoderKL
+
+    n = len(cfg.vae_channels)
+    return AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n, block_out_channels=cfg.vae_channels, layers_per_block=1,
+        latent_channels=cfg.latent_channels, norm_num_groups=_norm_groups(cfg.vae_channels),
+        sample_size=cfg.view_size, mid_block_add_attention=False,
+    )
+
+
+def build_text_encoder(cfg: TrainConfig, vocab_size: int):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(CLIPTextConfig(
+        vocab_size=vocab_size, hidden_size=cfg.text_hidden, intermediate_size=4 * cfg.text_hidden,
+        num_hidden_layers=cfg.text_layers, num_attention_heads=cfg.text_heads, max_position_embeddings=77,
+        projection_dim=cfg.text_hidden, pad_token_id=0, bos_token_id=49406, eos_token_id=49407,
+    ))
+
+
+def build_unet(cfg: TrainConfig):
+    from diffusers import UNet2DConditionModel
+
+    vae_factor = 2 ** (len(cfg.vae_channels) - 1)
+    return UNet2DConditionModel(
+        sample_size=cfg.view_size // vae_factor, in_channels=cfg.latent_channels, out_channels=cfg.latent_channels,
+        layers_per_block=1, block_out_channels=cfg.unet_channels,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=cfg.text_hidden, attention_head_dim=cfg.attention_head_dim,
+        norm_num_groups=_norm_groups(cfg.unet_channels),
+    )
+
+
+def to_unit(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, H, W) in [-1, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
+    mse = F.mse_loss(a.clamp(-1, 1), b.clamp(-1, 1)).item()
+    return 10 * math.log10(4.0 / mse)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _lr(step: int, total: int, base: float, warmup: int) -> float:
+    """Linear warmup, then cosine decay to 1% of base."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    p = (step - warmup) / max(1, total - warmup)
+    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+class _Log:
+    """Append-only CSV loss log (stage, step, loss, seconds)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, stage: str, step: int, loss: float, seconds: float) -> None:
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["stage", "step", "loss", "seconds"])
+            w.writerow([stage, step, f"{loss:.6f}", f"{seconds:.1f}"])
+
+
+def _rng(cfg: TrainConfig, stream: str) -> np.random.Generator:
+    """Independent, named numpy streams derived from the run seed."""
+    return np.random.default_rng([cfg.seed, *stream.encode()])
+
+
+def train_vae(cfg: TrainConfig, work: Path, log: _Log, progress: bool = True):
+    vae = build_vae(cfg)
+    opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
+    ckpt, start = work / "vae.pt", 0
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        vae.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); gen.set_state(state["gen"])
+        start = state["step"]
+    rng = _rng(cfg, f"vae-data-{start}")
+    t0 = time.time()
+    bar = tqdm(range(start, cfg.vae_steps), desc="VAE", disable=not progress, initial=start, total=cfg.vae_steps)
+    for step in bar:
+        images, _, _ = world.sample_views(rng, cfg.vae_batch, cfg.view_size)
+        x = to_unit(images)
+        i, j = rng.integers(0, cfg.view_size - cfg.vae_crop + 1, size=2)
+        x = x[:, :, i:i + cfg.vae_crop, j:j + cfg.vae_crop]
+        post = vae.encode(x).latent_dist
+        z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
+        rec = vae.decode(z).sample
+        loss = F.mse_loss(rec, x) + F.l1_loss(rec, x) + cfg.vae_kl_weight * post.kl().mean()
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, cfg.vae_steps, cfg.vae_lr, cfg.warmup_steps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if (step + 1) % 25 == 0:
+            log.write("vae", step + 1, loss.item(), time.time() - t0)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.vae_steps:
+            _atomic_save(dict(model=vae.state_dict(), opt=opt.state_dict(), gen=gen.get_state(), step=step + 1), ckpt)
+            rng = _rng(cfg, f"vae-data-{step + 1}")  # reseed at checkpoints so a resumed run sees the same data
+    return vae.eval()
+
+
+@torch.no_grad()
+def evaluate_vae(vae, cfg: TrainConfig) -> float:
+    """Reconstruction PSNR (dB) on held-out full views (a data stream never used in training)."""
+    images, _, _ = world.sample_views(_rng(cfg, "vae-heldout"), cfg.eval_views, cfg.view_size)
+    x = to_unit(images)
+    rec = torch.cat([vae.decode(vae.encode(b).latent_dist.mode()).sample for b in x.split(64)])
+    return psnr(rec, x)
+
+
+@torch.no_grad()
+def encode_dataset(vae, tokenizer, cfg: TrainConfig, work: Path, progress: bool = True):
+    """Pre-encode n_latents world views: latents (posterior samples, unscaled), token ids, and the latent std."""
+    path = work / "latents.pt"
+    if path.exists():
+        return torch.load(path, weights_only=False)
+    rng = _rng(cfg, "unet-data")
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    lat, ids, fams = [], [], []
+    chunk = 250
+    for _ in tqdm(range(0, cfg.n_latents, chunk), desc="encode", disable=not progress):
+        images, captions, fam = world.sample_views(rng, chunk, cfg.view_size)
+        post = vae.encode(to_unit(images)).latent_dist
+        lat.append((post.mean + post.std * torch.randn(post.mean.shape, generator=gen)).half())
+        ids.append(tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length,
+                             truncation=True, return_tensors="pt").input_ids.int())
+        fams.append(torch.from_numpy(np.asarray(fam)))
+    data = dict(latents=torch.cat(lat), ids=torch.cat(ids), families=torch.cat(fams))
+    data["std"] = data["latents"].float().std().item()
+    _atomic_save(data, path)
+    return data
+
+
+def train_unet(cfg: TrainConfig, data: dict, tokenizer, work: Path, log: _Log, progress: bool = True):
+    from diffusers import DDPMScheduler
+
+    unet, text_encoder = build_unet(cfg), build_text_encoder(cfg, len(tokenizer))
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.unet_lr, weight_decay=0.0)
+    ema = [p.detach().clone() for p in params]
+    sched = DDPMScheduler(**SD2_SCHEDULE)
+    alphas = sched.alphas_cumprod
+    snr = alphas / (1 - alphas)
+    empty = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
+    gen = torch.Generator().manual_seed(cfg.seed + 2)
+    ckpt, start = work / "unet.pt", 0
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        unet.load_state_dict(state["unet"]); text_encoder.load_state_dict(state["text"])
+        opt.load_state_dict(state["opt"]); gen.set_state(state["gen"])
+        for e, s in zip(ema, state["ema"]):
+            e.copy_(s)
+        start = state["step"]
+    scale = 1.0 / data["std"]
+    n = data["latents"].shape[0]
+    t0 = time.time()
+    bar = tqdm(range(start, cfg.unet_steps), desc="UNet+text", disable=not progress, initial=start, total=cfg.unet_steps)
+    for step in bar:
+        idx = torch.randint(0, n, (cfg.unet_batch,), generator=gen)
+        z0 = data["latents"][idx].float() * scale
+        ids = data["ids"][idx].long()
+        drop = torch.rand(cfg.unet_batch, generator=gen) < cfg.caption_dropout
+        ids[drop] = empty
+        t = torch.randint(0, sched.config.num_train_timesteps, (cfg.unet_batch,), generator=gen)
+        eps = torch.randn(z0.shape, generator=gen)
+        zt = sched.add_noise(z0, eps, t)
+        pred = unet(zt, t, text_encoder(ids)[0]).sample
+        weight = torch.clamp(snr[t], max=cfg.min_snr_gamma) / snr[t]   # Min-SNR-gamma for epsilon prediction
+        loss = (weight * ((pred - eps) ** 2).mean(dim=(1, 2, 3))).mean()
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, cfg.unet_steps, cfg.unet_lr, cfg.warmup_steps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+            for e, p in zip(ema, params):
+                e.lerp_(p.detach(), 1 - decay)
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if (step + 1) % 25 == 0:
+            log.write("unet", step + 1, loss.item(), time.time() - t0)
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.unet_steps:
+            _atomic_save(dict(unet=unet.state_dict(), text=text_encoder.state_dict(), opt=opt.state_dict(),
+                              ema=ema, gen=gen.get_state(), step=step + 1), ckpt)
+    with torch.no_grad():
+        for e, p in zip(ema, params):
+            p.copy_(e)
+    return unet.eval(), text_encoder.eval()
+
+
+def save_pipeline(out: Path, vae, text_encoder, tokenizer, unet, latent_std: float, cfg: TrainConfig) -> None:
+    """Write a Stable Diffusion folder: model_index.json, tokenizer, text_encoder, unet, vae, scheduler."""
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+
+    vae.register_to_config(scaling_factor=1.0 / latent_std)
+    dtype = getattr(torch, cfg.save_dtype)
+    pipe = StableDiffusionPipeline(
+        vae=vae.to(dtype), text_encoder=text_encoder.to(dtype), tokenizer=tokenizer, unet=unet.to(dtype),
+        scheduler=PNDMScheduler(**SD2_SCHEDULE, **SD2_SCHEDULER_EXTRA), safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    tmp = out.with_name(out.name + ".tmp")
+    pipe.save_pretrained(tmp, safe_serialization=True)
+    # Ship vocab.json + merges.txt as SD 2 does; tokenizer.json (3.6 MB) is rebuilt from them on load.
+    (tmp / "tokenizer" / "tokenizer.json").unlink(missing_ok=True)
+    write_clip_vocab(tmp / "tokenizer")
+    (tmp / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    for name in ("training_log.csv",):
+        if (out / name).exists():
+            os.replace(out / name, tmp / name)
+    if out.exists():
+        import shutil
+        shutil.rmtree(out / "tokenizer", ignore_errors=True)
+        for sub in ("text_encoder", "unet", "vae", "scheduler"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for item in tmp.iterdir():
+        os.replace(item, out / item.name)
+    tmp.rmdir()
+
+
+def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str | Path | None = None,
+                   progress: bool = True) -> dict:
+    """Train the bundled model into `out` (a diffusers folder). Returns measured numbers (PSNR, times)."""
+    out = Path(out)
+    if cfg.vae_steps <= 0 or cfg.unet_steps <= 0:
+        raise ValueError("vae_steps and unet_steps must be positive")
+    work = Path(work) if work else out.with_name(out.name + ".work")
+    work.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    log = _Log(out / "training_log.csv")
+    with torch.random.fork_rng(devices=[]):
+        # diffusers and transformers draw initial weights from the default generator: seed it, scoped to this run
+        torch.manual_seed(cfg.seed)
+        return _train(out, cfg, work, log, progress)
+
+
+def _train(out: Path, cfg: TrainConfig, work: Path, log: _Log, progress: bool) -> dict:
+    t0 = time.time()
+    tokenizer = build_clip_tokenizer(work / "tokenizer")
+    vae = train_vae(cfg, work, log, progress)
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    vae_psnr = evaluate_vae(vae, cfg)
+    t_vae = time.time() - t0
+    data = encode_dataset(vae, tokenizer, cfg, work, progress)
+    unet, text_encoder = train_unet(cfg, data, tokenizer, work, log, progress)
+    save_pipeline(out, vae, text_encoder, tokenizer, unet, data["std"], cfg)
+    stats = dict(vae_psnr_db=vae_psnr, latent_std=data["std"], seconds_total=time.time() - t0, seconds_vae=t_vae)
+    (out / "training_stats.json").write_text(json.dumps(stats, indent=1))
+    return stats

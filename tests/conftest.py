@@ -1,0 +1,49 @@
+"""Shared fixtures: tiny random-weight Stable Diffusion pipelines built from configs (as diffusers' tests do)."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def clip_tokenizer(tmp_path_factory):
+    """A real CLIP tokenizer, built offline from open_clip's BPE file."""
+    from gvcf.tokenizer import build_clip_tokenizer
+
+    return build_clip_tokenizer(tmp_path_factory.mktemp("tokenizer"))
+
+
+def tiny_pipeline(tokenizer, sample_size=8, vae_blocks=2, scheduler="ddim", seed=0):
+    """A StableDiffusionPipeline with tiny random weights: VAE factor 2**(vae_blocks-1), UNet view sample_size."""
+    from diffusers import (AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel)
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    g = torch.random.fork_rng(devices=[])
+    with g:
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(
+            block_out_channels=(8, 16), layers_per_block=1, sample_size=sample_size, in_channels=4, out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4)
+        vae = AutoencoderKL(
+            block_out_channels=(8,) * vae_blocks, in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=4,
+            down_block_types=("DownEncoderBlock2D",) * vae_blocks, up_block_types=("UpDecoderBlock2D",) * vae_blocks)
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+            num_attention_heads=2, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407, pad_token_id=0))
+    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                          set_alpha_to_one=False, steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched,
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="session")
+def tiny_pipe(clip_tokenizer):
+    """View 16 px (8 latent), VAE factor 2."""
+    return tiny_pipeline(clip_tokenizer)
