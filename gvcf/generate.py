@@ -39,6 +39,18 @@ class GenerationResult:
         return self.layout.seams(scale=self.vae_scale_factor)
 
 
+@dataclass(frozen=True)
+class StepContext:
+    """What a view_hook may use at a step: the model, prompt embeddings, sampler and guidance scale."""
+
+    model: Model
+    text: object
+    sampler: object
+    guidance_scale: float
+    layout: ViewLayout
+    view_batch_size: int | None
+
+
 def derive_seed(seed: int, stream: str) -> int:
     """An independent 63-bit seed for a named random stream of one image (e.g. 'reference')."""
     digest = hashlib.sha256(f"{int(seed)}/{stream}".encode()).digest()
@@ -75,8 +87,9 @@ def generate(
 
     Sizes are in image pixels. stride: int or (h, w); the last view of a row or column is snapped to the
     canvas edge where the stride does not divide evenly. A canvas smaller than a view raises ValueError.
-    weights overrides the fusion's map ('uniform', 'guided', 'gaussian'). view_hook(views, i, t) may
-    replace the views before the UNet at step i (SyncDiffusion uses it).
+    weights overrides the fusion's map ('uniform', 'guided', 'gaussian').
+    view_hook(views, i, t, ctx: StepContext) may replace the views before the UNet at step i; it runs with
+    gradients enabled (SyncDiffusion uses it).
     """
     # -- check everything that needs no model --
     method = fusion_method(fusion)
@@ -111,6 +124,7 @@ def generate(
     sampler_ = make_sampler(sampler, model.scheduler_config, steps, eta=eta, device=device)
     text = model.encode_prompt(prompt, negative_prompt, guidance=guidance_scale > 1.0)
     plan = FusionPlan.create(layout, weight_map(weights or method.weights, *layout.window), device)
+    ctx = StepContext(model, text, sampler_, guidance_scale, layout, view_batch_size)
     # -- x_T: seeded noise on the CPU (the same on every device), then one-shot Style Alignment (Eq. 15) --
     gen = torch.Generator("cpu").manual_seed(int(seed))
     x = torch.randn(shape, generator=gen) if latents is None else latents.detach().float().cpu()
@@ -126,7 +140,7 @@ def generate(
             views = layout.gather(x, plan.index)
             if view_hook is not None:
                 with torch.enable_grad():
-                    views = view_hook(views, i, t)
+                    views = view_hook(views, i, t, ctx).detach()
             eps = model.predict_noise(sampler_.scale_input(views, i), t, text, guidance_scale, view_batch_size)
             step = sampler_.step(eps, i, views)
             noise = None

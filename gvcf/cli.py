@@ -1,0 +1,156 @@
+"""Command line: gvcf generate | bench | train-embedded | model-card | dataset {generate,crop,evaluate}."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _stride(text: str):
+    parts = [int(p) for p in text.split(",")]
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def cmd_generate(args) -> None:
+    import gvcf
+
+    model = gvcf.load_model(args.model, device=args.device)
+    result = gvcf.generate(
+        model, prompt=args.prompt, negative_prompt=args.negative_prompt, height=args.height, width=args.width,
+        stride=args.stride, fusion=args.fusion, sampler=args.sampler, steps=args.steps,
+        guidance_scale=args.guidance_scale, alpha=args.alpha, seed=args.seed, circular=args.circular,
+        view_batch_size=args.view_batch_size, eta=args.eta, progress=True)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    result.image.save(args.output)
+    print(f"{args.output}: {result.image.size[0]}x{result.image.size[1]}, {len(result.layout)} views, "
+          f"{result.seconds:.1f} s")
+
+
+def cmd_train(args) -> None:
+    import dataclasses
+
+    from .training import TrainConfig, train_embedded
+
+    overrides = {k: v for k, v in dict(seed=args.seed, vae_steps=args.vae_steps, unet_steps=args.unet_steps,
+                                       n_latents=args.n_latents).items() if v is not None}
+    if args.smoke:
+        overrides = dict(vae_steps=4, unet_steps=4, n_latents=500, eval_views=16, checkpoint_every=2) | overrides
+    cfg = dataclasses.replace(TrainConfig(), **overrides)
+    print(json.dumps(train_embedded(args.out, cfg, work=args.work), indent=1))
+
+
+def cmd_model_card(args) -> None:
+    from .modelcard import write_model_card
+
+    print(json.dumps(write_model_card(args.model_dir, quick=args.quick), indent=1))
+
+
+def cmd_dataset(args) -> None:
+    from . import datasets
+
+    if args.action == "generate":
+        config = datasets.DatasetConfig.from_yaml(args.config)
+        try:   # under `accelerate launch`: one device per process
+            import torch
+            from accelerate import PartialState
+
+            state = PartialState(cpu=not torch.cuda.is_available())  # gloo across CPU processes when no GPU
+            rank, world = state.process_index, state.num_processes
+            if config.device is None and state.device.type != "cpu":
+                import dataclasses
+                config = dataclasses.replace(config, device=str(state.device))
+        except ImportError:
+            rank, world = datasets.process_rank()
+        paths = datasets.generate_dataset(config, rank=rank, world_size=world)
+        print(f"rank {rank}/{world}: {len(paths)} images in {config.output}")
+    elif args.action == "crop":
+        rank, world = datasets.process_rank()
+        n = datasets.crop_dataset(args.src, args.dst, args.size, rank, world)
+        print(f"{n} new tiles in {args.dst}")
+    else:
+        row = datasets.evaluate_folders(args.generated, args.reference)
+        print(json.dumps(row, indent=1))
+        if args.csv:
+            import pandas as pd
+
+            pd.DataFrame([row]).to_csv(args.csv, index=False)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .fusion import FUSIONS
+    from .samplers import SAMPLERS
+
+    p = argparse.ArgumentParser(prog="gvcf", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="generate one panorama")
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--negative-prompt", default="")
+    g.add_argument("--model", default="embedded", help="'embedded', a hub id or a local diffusers folder")
+    g.add_argument("--device", default=None)
+    g.add_argument("--height", type=int, default=None, help="pixels (default: one view)")
+    g.add_argument("--width", type=int, default=None, help="pixels (default: 7 views)")
+    g.add_argument("--stride", type=_stride, default=None, help="pixels, 'S' or 'H,W' (default: 3/4 view)")
+    g.add_argument("--fusion", choices=sorted(FUSIONS), default="gvcf")
+    g.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddpm")
+    g.add_argument("--steps", type=int, default=None)
+    g.add_argument("--guidance-scale", type=float, default=7.5)
+    g.add_argument("--alpha", type=float, default=0.0, help="Style Alignment strength in [0, 1]")
+    g.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--circular", action="store_true")
+    g.add_argument("--view-batch-size", type=int, default=None)
+    g.add_argument("-o", "--output", default="panorama.png")
+    g.set_defaults(func=cmd_generate)
+
+    b = sub.add_parser("bench", help="time generation against diffusers and the bare UNet")
+    try:
+        from . import bench
+
+        bench.add_arguments(b)
+        b.set_defaults(func=bench.main)
+    except ImportError as err:  # pragma: no cover - bench is optional at import time
+        b.set_defaults(func=lambda a: sys.exit(f"bench unavailable: {err}"))
+
+    t = sub.add_parser("train-embedded", help="train the bundled model from scratch")
+    t.add_argument("--out", default="data/models/gvcf-world-64")
+    t.add_argument("--work", default=None, help="checkpoint folder (default: <out>.work); reruns resume from it")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--vae-steps", type=int, default=None)
+    t.add_argument("--unet-steps", type=int, default=None)
+    t.add_argument("--n-latents", type=int, default=None)
+    t.add_argument("--smoke", action="store_true", help="a few steps only (CI)")
+    t.set_defaults(func=cmd_train)
+
+    m = sub.add_parser("model-card", help="measure the bundled model's quality bars and write its README")
+    m.add_argument("--model-dir", default="data/models/gvcf-world-64")
+    m.add_argument("--quick", action="store_true", help="small sample sizes (a smoke run)")
+    m.set_defaults(func=cmd_model_card)
+
+    d = sub.add_parser("dataset", help="generate, crop and evaluate datasets (accelerate-aware)")
+    dsub = d.add_subparsers(dest="action", required=True)
+    dg = dsub.add_parser("generate")
+    dg.add_argument("--config", required=True, help="YAML with DatasetConfig fields")
+    dc = dsub.add_parser("crop")
+    dc.add_argument("--src", required=True)
+    dc.add_argument("--dst", required=True)
+    dc.add_argument("--size", type=int, required=True, help="tile size in pixels (the model's native size)")
+    de = dsub.add_parser("evaluate")
+    de.add_argument("--generated", required=True)
+    de.add_argument("--reference", required=True)
+    de.add_argument("--csv", default=None)
+    d.set_defaults(func=cmd_dataset)
+    return p
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ValueError as err:
+        sys.exit(f"gvcf: error: {err}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Datasets of generated panoramas: a work list of (prompt, k), split across ranks, cached and resumable.
+
+Image k of a prompt is generated from ``derive_seed(seed, f"{prompt}/{k}")`` alone, so a dataset is the same
+whatever the number of processes, and rerunning skips finished images. Files live in a ResultCache (atomic
+PNG + sidecar JSON per image); each rank also appends to its own manifest JSONL (config, seed, timing, hardware).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .cache import ResultCache, config_key, hardware
+from .fusion import FUSIONS
+from .generate import derive_seed
+from .samplers import check_sampler
+from .style import check_alpha
+from .world import PAPER_PROMPTS
+
+METHODS = tuple(sorted(FUSIONS)) + ("sync", "reference")   # reference: single native views (the paper's reference set)
+MANIFEST = "manifest-rank{rank:04d}.jsonl"
+FEATURES = "features-{name}.npz"
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Everything that determines a dataset's images, plus where to put them (output) and how many (n_per_prompt)."""
+
+    method: str = "gvcf"
+    model: str = "embedded"
+    sampler: str = "ddpm"
+    steps: int | None = None
+    stride: int | None = None          # pixels; None = 3/4 of a view (the paper's 384 of 512)
+    alpha: float = 0.0
+    prompts: tuple[str, ...] = PAPER_PROMPTS
+    n_per_prompt: int = 1
+    seed: int = 0
+    width_views: int = 7                # panorama width in views (the paper's 3584 = 7 x 512)
+    guidance_scale: float = 7.5
+    sync_weight: float = 20.0
+    eta: float = 0.0
+    output: str = "results/dataset"
+    device: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "prompts", tuple(self.prompts))
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        check_sampler(self.sampler, self.steps, self.eta)
+        check_alpha(self.alpha)
+        if not self.prompts or not all(isinstance(p, str) and p for p in self.prompts):
+            raise ValueError("prompts must be a non-empty list of non-empty strings")
+        for name in ("n_per_prompt", "width_views"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
+        if self.stride is not None and (not isinstance(self.stride, int) or self.stride <= 0):
+            raise ValueError(f"stride must be a positive int or null, got {self.stride!r}")
+        if not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an int, got {self.seed!r}")
+        if self.guidance_scale < 0:
+            raise ValueError(f"guidance_scale must be >= 0, got {self.guidance_scale}")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DatasetConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        for key in data:
+            if key not in names:
+                raise ValueError(f"unknown config field {key!r} (known: {sorted(names)})")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "DatasetConfig":
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"config {path}: expected a mapping of fields")
+        return cls.from_dict(data)
+
+    def image_config(self, prompt: str, k: int) -> dict:
+        """The full configuration of image k of a prompt: its cache key."""
+        d = dataclasses.asdict(self)
+        for name in ("prompts", "n_per_prompt", "output", "device"):
+            d.pop(name)
+        if self.method != "sync":
+            d.pop("sync_weight")
+        return d | dict(prompt=prompt, index=k, image_seed=derive_seed(self.seed, f"{prompt}/{k}"))
+
+    def items(self) -> list[dict]:
+        """The work list, prompt-major: every (prompt, k) image config."""
+        return [self.image_config(p, k) for p in self.prompts for k in range(self.n_per_prompt)]
+
+
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) under accelerate or torch.distributed launchers; (0, 1) for a plain process."""
+    rank = int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0)))
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    return rank, world
+
+
+def shard(items: list, rank: int, world_size: int) -> list:
+    """Deterministic round-robin split of the work list."""
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+    return items[rank::world_size]
+
+
+def make_image(model, item: dict, sync_lpips=None) -> Image.Image:
+    """Generate one dataset image from its config."""
+    from .generate import generate
+
+    kw = dict(prompt=item["prompt"], sampler=item["sampler"], steps=item["steps"], guidance_scale=item["guidance_scale"],
+              seed=item["image_seed"], eta=item["eta"], progress=False)
+    if item["method"] == "reference":
+        return generate(model, height=model.native_size, width=model.native_size, stride=model.native_size,
+                        fusion="md", **kw).image
+    kw |= dict(height=model.native_size, width=item["width_views"] * model.native_size, stride=item["stride"],
+               alpha=item["alpha"])
+    if item["method"] == "sync":
+        from .sync import SyncConfig, generate_sync
+
+        return generate_sync(model, sync=SyncConfig(weight=item["sync_weight"]), lpips=sync_lpips,
+                             fusion="md", **kw).image
+    return generate(model, fusion=item["method"], **kw).image
+
+
+def generate_dataset(config: DatasetConfig, model=None, rank: int | None = None, world_size: int | None = None,
+                     progress: bool = True) -> list[Path]:
+    """Generate this rank's share of the dataset's missing images; returns the paths of all its images."""
+    from .models import load_model
+
+    if rank is None or world_size is None:
+        rank, world_size = process_rank()
+    cache = ResultCache(config.output)
+    mine = shard(config.items(), rank, world_size)
+    todo = list(cache.iter_missing(mine))
+    if todo:
+        model = model if model is not None else load_model(config.model, device=config.device)
+        manifest = Path(config.output) / MANIFEST.format(rank=rank)
+        for item in tqdm(todo, desc=f"{config.method} rank {rank}", disable=not progress):
+            start = time.perf_counter()
+            image = make_image(model, item)
+            meta = dict(seconds=time.perf_counter() - start, hardware=hardware(), rank=rank, world_size=world_size)
+            path = cache.put(item, image, meta)
+            with open(manifest, "a") as fh:   # one writer per rank file; a line per finished image
+                fh.write(json.dumps(dict(file=path.name, config=item, **meta), sort_keys=True) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+    return [cache.path_for(item) for item in mine]
+
+
+def load_images(config: DatasetConfig, model=None, progress: bool = True) -> list[Image.Image]:
+    """All images of the dataset in work-list order, generating the missing ones in this process first."""
+    generate_dataset(config, model=model, rank=0, world_size=1, progress=progress)
+    cache = ResultCache(config.output)
+    return [cache.get(item) for item in config.items()]
+
+
+def timings(config: DatasetConfig) -> list[float]:
+    """Seconds per image, as recorded when each image was made."""
+    cache = ResultCache(config.output)
+    out = []
+    for item in config.items():
+        path = cache.meta_path(item)
+        if path.exists():
+            out.append(json.loads(path.read_text())["meta"]["seconds"])
+    return out
+
+
+def iter_image_files(folder: str | os.PathLike) -> Iterator[Path]:
+    """Finished images of a folder in a stable order (sorted names)."""
+    return iter(sorted(p for p in Path(folder).glob("*.png") if not p.name.startswith(".")))
+
+
+def crop_dataset(src: str | os.PathLike, dst: str | os.PathLike, size: int, rank: int = 0, world_size: int = 1) -> int:
+    """Cut every panorama of src into non-overlapping size x size tiles in dst (the paper's protocol). Resumable."""
+    from .metrics import crops
+
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for path in shard(list(iter_image_files(src)), rank, world_size):
+        tiles = crops(np.asarray(Image.open(path).convert("RGB")), size)
+        for j, tile in enumerate(tiles):
+            out = dst / f"{path.stem}_{j:02d}.png"
+            if not out.exists():
+                tmp = dst / f".tmp-{out.name}"
+                Image.fromarray(tile).save(tmp, format="PNG")
+                os.replace(tmp, out)
+                n += 1
+    return n
+
+
+def folder_features(folder: str | os.PathLike, extractor=None, batch_size: int = 64, rank: int = 0,
+                    world_size: int = 1) -> np.ndarray:
+    """Inception features of every image in a folder, streamed in batches and cached next to the images.
+
+    Each rank computes its shard into features-rank<r>.npz; rank 0 (or a single process) joins them.
+    """
+    from .inception import InceptionFeatures
+
+    folder = Path(folder)
+    files = list(iter_image_files(folder))
+    whole = folder / FEATURES.format(name="inception")
+    if whole.exists():
+        cached = np.load(whole)
+        if list(cached["files"]) == [f.name for f in files]:
+            return cached["features"]
+    extractor = extractor or InceptionFeatures()
+    part = folder / FEATURES.format(name=f"inception-rank{rank:04d}-of-{world_size:04d}")
+    mine = shard(files, rank, world_size)
+    if not part.exists():
+        feats = [extractor(np.stack([np.asarray(Image.open(f).convert("RGB")) for f in mine[i:i + batch_size]]))
+                 for i in range(0, len(mine), batch_size)]
+        tmp = part.with_name(".tmp-" + part.name)
+        with open(tmp, "wb") as fh:
+            np.savez(fh, files=np.array([f.name for f in mine]),
+                     features=np.concatenate(feats) if feats else np.zeros((0, 2048), np.float32))
+        os.replace(tmp, part)
+    if rank != 0:
+        return np.load(part)["features"]
+    parts = [np.load(folder / FEATURES.format(name=f"inception-rank{r:04d}-of-{world_size:04d}")) for r in range(world_size)]
+    by_name = {n: f for p in parts for n, f in zip(p["files"], p["features"])}
+    features = np.stack([by_name[f.name] for f in files])
+    tmp = whole.with_name(".tmp-" + whole.name)
+    with open(tmp, "wb") as fh:
+        np.savez(fh, files=np.array([f.name for f in files]), features=features)
+    os.replace(tmp, whole)
+    return features
+
+
+def evaluate_folders(generated: str | os.PathLike, reference: str | os.PathLike, prompts_of=None) -> dict:
+    """The paper's metric row (FID, KID, GIQA-QS, GIQA-DS, CLIP or None) for two folders of tiles."""
+    from . import metrics
+
+    gen, ref = folder_features(generated), folder_features(reference)
+    row = dict(fid=metrics.fid(gen, ref), kid=metrics.kid(gen, ref),
+               giqa_qs=metrics.giqa_qs(gen, ref, k=min(metrics.GIQA_K, len(ref))),
+               giqa_ds=metrics.giqa_ds(gen, ref, k=min(metrics.GIQA_K, len(gen))), clip=None,
+               n_generated=len(gen), n_reference=len(ref))
+    return row
+
+
+def dataset_key(config: DatasetConfig) -> str:
+    """A short stable name for a dataset's configuration (independent of n_per_prompt and output)."""
+    return config_key(config.image_config("", 0) | dict(prompt=None, index=None, image_seed=None))[:16]
+
+
+def in_results(config: DatasetConfig, results_dir: str | os.PathLike) -> DatasetConfig:
+    """The same config with output set to results_dir/<method>-<key>: the book's cache folder for it."""
+    return dataclasses.replace(config, output=str(Path(results_dir) / f"{config.method}-{dataset_key(config)}"))
