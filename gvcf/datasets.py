@@ -145,16 +145,46 @@ def generate_dataset(config: DatasetConfig, model=None, rank: int | None = None,
     if todo:
         model = model if model is not None else load_model(config.model, device=config.device)
         manifest = Path(config.output) / MANIFEST.format(rank=rank)
-        for item in tqdm(todo, desc=f"{config.method} rank {rank}", disable=not progress):
+        bar = tqdm(total=len(todo), desc=f"{config.method} rank {rank}", disable=not progress)
+        for batch in _batches(todo, config.method == "reference"):
             start = time.perf_counter()
-            image = make_image(model, item)
-            meta = dict(seconds=time.perf_counter() - start, hardware=hardware(), rank=rank, world_size=world_size)
-            path = cache.put(item, image, meta)
-            with open(manifest, "a") as fh:   # one writer per rank file; a line per finished image
-                fh.write(json.dumps(dict(file=path.name, config=item, **meta), sort_keys=True) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+            images = make_images(model, batch)
+            meta = dict(seconds=(time.perf_counter() - start) / len(batch), hardware=hardware(), rank=rank,
+                        world_size=world_size)
+            for item, image in zip(batch, images):
+                path = cache.put(item, image, meta)
+                with open(manifest, "a") as fh:   # one writer per rank file; a line per finished image
+                    fh.write(json.dumps(dict(file=path.name, config=item, **meta), sort_keys=True) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            bar.update(len(batch))
+        bar.close()
     return [cache.path_for(item) for item in mine]
+
+
+REFERENCE_BATCH = 32   # single views per UNet batch for reference sets
+
+
+def _batches(items: list[dict], batched: bool) -> Iterator[list[dict]]:
+    """Reference views of one prompt go through the UNet together; panoramas one at a time."""
+    if not batched:
+        yield from ([item] for item in items)
+        return
+    for prompt in dict.fromkeys(item["prompt"] for item in items):
+        same = [item for item in items if item["prompt"] == prompt]
+        yield from (same[i:i + REFERENCE_BATCH] for i in range(0, len(same), REFERENCE_BATCH))
+
+
+def make_images(model, batch: list[dict]) -> list[Image.Image]:
+    """Images for a batch of items: reference views in one batched run (per-image seeds), others one by one."""
+    if batch[0]["method"] != "reference":
+        return [make_image(model, item) for item in batch]
+    from .generate import generate_views
+
+    item = batch[0]
+    views = generate_views(model, item["prompt"], [it["image_seed"] for it in batch], sampler=item["sampler"],
+                           steps=item["steps"], guidance_scale=item["guidance_scale"], eta=item["eta"])
+    return [Image.fromarray(v) for v in views]
 
 
 def load_images(config: DatasetConfig, model=None, progress: bool = True) -> list[Image.Image]:

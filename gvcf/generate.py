@@ -160,3 +160,34 @@ def generate(
                   stride=(sh, sw), fusion=fusion, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                   alpha=alpha, seed=seed, circular=circular, eta=eta, weights=weights or method.weights)
     return GenerationResult(image, x, layout, f, time.perf_counter() - t0, config)
+
+
+def generate_views(model, prompt: str, seeds, sampler: str = "ddpm", steps: int | None = None,
+                   guidance_scale: float = 7.5, negative_prompt: str = "", batch_size: int | None = None,
+                   eta: float = 0.0, progress: bool = False) -> np.ndarray:
+    """Independent single native views, batched, one seed each: view k equals
+    generate(seed=seeds[k]) at native size (the same noise stream), whatever the batch size. Returns uint8 (N, H, W, 3)."""
+    steps = check_sampler(sampler, steps, eta)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must not be empty")
+    if batch_size is not None and batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    model = _resolve_model(model)
+    batch_size = batch_size or len(seeds)
+    shape = (1, model.latent_channels, model.latent_size, model.latent_size)
+    text = model.encode_prompt(prompt, negative_prompt, guidance=guidance_scale > 1.0)
+    out = []
+    for start in tqdm(range(0, len(seeds), batch_size), desc="views", disable=not progress):
+        gens = [torch.Generator("cpu").manual_seed(s) for s in seeds[start:start + batch_size]]
+        draw = lambda: torch.cat([torch.randn(shape, generator=g) for g in gens]).to(model.device)
+        sampler_ = make_sampler(sampler, model.scheduler_config, steps, eta=eta, device=model.device)
+        x = draw() * sampler_.init_noise_sigma
+        with torch.no_grad():
+            for i, t in enumerate(sampler_.timesteps):
+                eps = model.predict_noise(sampler_.scale_input(x, i), t, text, guidance_scale)
+                step = sampler_.step(eps, i, x)
+                x = step.mean if step.std is None else step.mean + step.std * draw()
+            images = torch.cat([model.decode(x[k:k + 1]) for k in range(len(x))])
+        out.append((images.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8))
+    return np.concatenate(out)

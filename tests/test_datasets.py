@@ -9,6 +9,7 @@ import pytest
 
 from gvcf import datasets
 from gvcf.datasets import DatasetConfig
+from gvcf.models import load_model
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +123,14 @@ def test_crop_and_features_resumable(tiny_folder, tmp_path):
     datasets.generate_dataset(cfg, rank=0, world_size=1, progress=False)
     assert datasets.crop_dataset(tmp_path / "pan", tmp_path / "tiles", 16) == 2 * 3
     assert datasets.crop_dataset(tmp_path / "pan", tmp_path / "tiles", 16) == 0
+
+
+def test_reference_views_batched_equal_one_by_one(tiny_folder, tmp_path):
+    import numpy as np
+
+    cfg = config(tiny_folder, tmp_path / "ref", method="reference", sampler="ddpm", steps=3, n_per_prompt=3)
+    batched = [np.asarray(im, dtype=int) for im in datasets.load_images(cfg, progress=False)]
+    single = [np.asarray(datasets.make_image(load_model(str(tiny_folder), device="cpu"), item), dtype=int)
+              for item in cfg.items()[:2]]
+    assert batched[0].shape == (16, 16, 3)
+    assert all(abs(a - b).max() <= 1 for a, b in zip(batched, single))

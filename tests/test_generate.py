@@ -130,3 +130,16 @@ def test_outputs_pil_np_pt(tiny_pipe):
     pt = run(tiny_pipe, output_type="pt", sampler="ddim", steps=2).image
     assert pt.shape == (1, 3, 16, 48) and 0 <= pt.min() and pt.max() <= 1
     assert r.seams == [8, 16, 24, 32, 40]
+
+
+def test_generate_views_equals_single_view_generate_at_any_batch_size(tiny_pipe):
+    seeds = [11, 12, 13]
+    kw = dict(sampler="ddpm", steps=5, guidance_scale=7.5)
+    all_at_once = gvcf.generate_views(tiny_pipe, "a snowy mountain peak", seeds, **kw)
+    one_by_one = gvcf.generate_views(tiny_pipe, "a snowy mountain peak", seeds, batch_size=1, **kw)
+    assert all_at_once.shape == (3, 16, 16, 3) and all_at_once.dtype == "uint8"
+    assert abs(all_at_once.astype(int) - one_by_one.astype(int)).max() <= 1
+    single = gvcf.generate(tiny_pipe, "a snowy mountain peak", height=16, width=16, stride=16, seed=12,
+                           output_type="np", progress=False, **kw).image
+    assert abs((single * 255).round().astype(int) - all_at_once[1].astype(int)).max() <= 1
+    assert abs(all_at_once[0].astype(int) - all_at_once[1].astype(int)).max() > 10

@@ -1,0 +1,62 @@
+# gvcf: build the book, run the tests. GNU make; everything runs in the virtual environment .venv.
+#   make book          run the chapters (profile "book", bundled model, CPU) and build _build/html
+#   make test          unit tests + the notebooks under nbval (smoke defaults); what CI runs
+#   make smoke-book    the whole book with the smoke profile (minutes; checks the plumbing)
+#   make book PROFILE=paper   the paper's protocol (Stable Diffusion 2, CUDA; days of GPU time)
+#   make clean         build products only;  make clean-results  also the cached images and features
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON3 ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROFILE ?= book
+BUILD := _build/html
+
+.PHONY: help venv test book smoke-book check clean clean-results
+
+help:
+	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON3) -m venv $(VENV)
+	.venv/bin/pip install torch==2.14.1 torchvision==0.29.1
+	.venv/bin/pip install -e ".[book,test]"
+	@# papermill and nbval start the kernel named python3: make it this environment's interpreter
+	$(PY) -c "import sys; from jupyter_client.kernelspec import KernelSpecManager as K; \
+	  sys.exit(0 if K().get_kernel_spec('python3').argv[0] in ('python', 'python3', sys.executable) else 1)" \
+	  || $(PY) -m ipykernel install --sys-prefix --name python3
+	$(PY) -m gvcf.assets
+	touch $@
+
+test: export HF_HUB_OFFLINE = 1
+test: venv
+	$(PY) -m pytest -q tests
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+	  echo "$(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks/"; \
+	  $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks/; \
+	else echo "no notebooks in notebooks/: nbval skipped"; fi
+
+book: venv
+	$(PY) -m gvcf.book run --profile $(PROFILE)
+	$(VENV)/bin/jupyter-book build .
+	$(PY) -m gvcf.book check --build-dir $(BUILD)
+	@echo "The book: $(CURDIR)/$(BUILD)/index.html"
+
+smoke-book:
+	@$(MAKE) --no-print-directory book PROFILE=smoke
+
+check:
+	$(PY) -m gvcf.book check --build-dir $(BUILD)
+
+clean:
+	rm -rf _build book/chapters
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-results: clean
+	rm -rf results

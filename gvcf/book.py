@@ -1,0 +1,334 @@
+"""Build the book: execute the chapter notebooks with papermill under a profile, then check the HTML.
+
+    python -m gvcf.book run --profile book            # notebooks/*.ipynb -> book/chapters/*.ipynb
+    python -m gvcf.book run --profile book --notebooks 02_guided_fusion --force
+    python -m gvcf.book params --profile paper 03_variance_corrected_fusion
+    python -m gvcf.book check                         # after `jupyter-book build .`
+
+A profile is ``book/profiles/<name>.yml``: ``{common: {...}, <notebook stem>: {...}}``. A chapter gets
+``common`` updated by its own section, plus ``profile=<name>``. Parameters whose name ends in ``_dir`` and
+whose value is a relative path are resolved against the repository root, so they mean the same thing
+whatever the kernel's working directory (the notebook's folder, as under nbval).
+
+Runs are resumable: each executed chapter has ``<stem>.run.json`` beside it recording the hash of the
+source notebook and the parameters; a chapter whose output exists and whose hash is unchanged is skipped.
+Output is written to ``<stem>.partial.ipynb`` and renamed when the notebook has run to the end.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+CHAPTERS = (
+    "01_overview",
+    "02_guided_fusion",
+    "03_variance_corrected_fusion",
+    "04_style_alignment",
+    "05_syncdiffusion",
+    "06_runtime",
+)
+# chapters whose page must show at least one table (paper Tables 1-4)
+TABLE_CHAPTERS = ("02_guided_fusion", "03_variance_corrected_fusion", "05_syncdiffusion", "06_runtime")
+# every chapter's `parameters` cell defines these (defaults = the smoke run)
+COMMON_PARAMETERS = ("model", "device", "prompts", "n_per_prompt", "steps", "seed", "results_dir", "profile")
+PROFILES_DIR = Path("book") / "profiles"
+NOTEBOOKS_DIR = Path("notebooks")
+CHAPTERS_DIR = Path("book") / "chapters"
+BUILD_DIR = Path("_build") / "html"
+RECORD_SUFFIX = ".run.json"
+PARTIAL_SUFFIX = ".partial.ipynb"
+
+
+# ----------------------------------------------------------------------------- profiles and parameters
+
+def profile_path(profile: str, root: str | os.PathLike = ".") -> Path:
+    return Path(root) / PROFILES_DIR / f"{profile}.yml"
+
+
+def available_profiles(root: str | os.PathLike = ".") -> list[str]:
+    return sorted(p.stem for p in (Path(root) / PROFILES_DIR).glob("*.yml"))
+
+
+def load_profile(profile: str, root: str | os.PathLike = ".") -> dict:
+    """The profile's mapping {common: {...}, <stem>: {...}} (sections may be empty)."""
+    import yaml
+
+    path = profile_path(profile, root)
+    if not path.exists():
+        raise ValueError(f"no profile {profile!r} ({path} is missing); available: {available_profiles(root)}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a profile must be a mapping of sections, got {type(data).__name__}")
+    for key, section in data.items():
+        if section is not None and not isinstance(section, dict):
+            raise ValueError(f"{path}: section {key!r} must be a mapping of parameters, got {type(section).__name__}")
+    return data
+
+
+def check_profile(data: dict, stems, name: str = "profile") -> None:
+    """Raise ValueError on a section that is neither `common` nor a known notebook (a typo would be ignored)."""
+    known = set(stems)
+    unknown = sorted(str(k) for k in data if k != "common" and k not in known)
+    if unknown:
+        raise ValueError(f"{name}: unknown section(s) {unknown}; sections are 'common' and notebook stems "
+                         f"{sorted(known)}")
+
+
+def merge_params(profile_data: dict, stem: str, profile: str) -> dict:
+    """Parameters for one notebook: common, then the notebook's own section, then profile=<name>."""
+    params = dict(profile_data.get("common") or {})
+    params.update(profile_data.get(stem) or {})
+    params["profile"] = profile
+    return params
+
+
+def resolve_dirs(params: dict, root: str | os.PathLike = ".") -> dict:
+    """Relative paths in parameters named *_dir, made absolute against the repository root."""
+    out = dict(params)
+    for key, value in params.items():
+        if key.endswith("_dir") and isinstance(value, str) and value and not os.path.isabs(value):
+            out[key] = str((Path(root) / value).resolve())
+    return out
+
+
+def run_hash(source: Path, params: dict, kernel: str) -> str:
+    """Hash of the source notebook's bytes, the (unresolved) parameters and the kernel name."""
+    h = hashlib.sha256()
+    h.update(source.read_bytes())
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    h.update(kernel.encode())
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- running
+
+def discover(root: str | os.PathLike = ".") -> list[str]:
+    """Stems of the chapter sources in notebooks/, sorted."""
+    return sorted(p.stem for p in (Path(root) / NOTEBOOKS_DIR).glob("*.ipynb"))
+
+
+def _stem(name: str) -> str:
+    return Path(name).name.removesuffix(".ipynb")
+
+
+def _execute(source: Path, target: Path, params: dict, kernel: str, cwd: Path, log_output: bool) -> None:
+    """papermill, writing the executed notebook to `target` (separate so tests can replace it)."""
+    import papermill
+
+    papermill.execute_notebook(str(source), str(target), parameters=params, kernel_name=kernel,
+                               progress_bar=True, log_output=log_output, cwd=str(cwd))
+
+
+def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAPTERS_DIR, kernel: str = "python3",
+        log_output: bool = True, force: bool = False, root: str | os.PathLike = ".", keep_going: bool = True) -> list[dict]:
+    """Execute the chapter notebooks under a profile; return one record per notebook.
+
+    notebooks: stems (or file names) to run; None = every notebook in notebooks/. A chapter is skipped when
+    its output exists and its recorded hash (source + parameters + kernel) is unchanged, unless force.
+    With keep_going, a failing chapter does not stop the others; a RuntimeError at the end names the failures.
+    """
+    root = Path(root)
+    available = discover(root)
+    data = load_profile(profile, root)
+    check_profile(data, set(available) | set(CHAPTERS), str(profile_path(profile, root)))
+    stems = available if notebooks is None else [_stem(n) for n in notebooks]
+    missing = [s for s in stems if s not in available]
+    if missing:
+        raise ValueError(f"no such notebook(s) in {root / NOTEBOOKS_DIR}: {missing}; available: {available}")
+    out = root / out_dir if not Path(out_dir).is_absolute() else Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records, failures = [], []
+    for stem in stems:
+        source = root / NOTEBOOKS_DIR / f"{stem}.ipynb"
+        target = out / f"{stem}.ipynb"
+        record_path = out / f"{stem}{RECORD_SUFFIX}"
+        params = merge_params(data, stem, profile)
+        digest = run_hash(source, params, kernel)
+        if not force and target.exists() and record_path.exists():
+            try:
+                old = json.loads(record_path.read_text())
+            except (OSError, ValueError):
+                old = {}
+            if old.get("hash") == digest:
+                print(f"[gvcf.book] {stem}: up to date (profile {profile}), skipped", file=sys.stderr)
+                records.append({**old, "status": "skipped"})
+                continue
+        partial = out / f"{stem}{PARTIAL_SUFFIX}"
+        print(f"[gvcf.book] {stem}: running with {json.dumps(params, default=str)}", file=sys.stderr)
+        t0 = time.perf_counter()
+        try:
+            _execute(source, partial, resolve_dirs(params, root), kernel, source.parent.resolve(), log_output)
+        except Exception as err:  # noqa: BLE001 - report and go on with the other chapters
+            print(f"[gvcf.book] {stem}: FAILED ({type(err).__name__}); the partly executed notebook is "
+                  f"{partial}", file=sys.stderr)
+            failures.append((stem, err))
+            records.append({"notebook": stem, "status": "failed", "error": f"{type(err).__name__}: {err}"})
+            if not keep_going:
+                break
+            continue
+        seconds = time.perf_counter() - t0
+        os.replace(partial, target)
+        record = {"notebook": stem, "profile": profile, "hash": digest, "params": params, "kernel": kernel,
+                  "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        tmp = record_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
+        os.replace(tmp, record_path)
+        print(f"[gvcf.book] {stem}: done in {seconds:.0f} s -> {target}", file=sys.stderr)
+        records.append({**record, "status": "ran"})
+    if failures:
+        names = ", ".join(s for s, _ in failures)
+        raise RuntimeError(f"{len(failures)} chapter(s) failed: {names}") from failures[0][1]
+    return records
+
+
+# ----------------------------------------------------------------------------- checking the HTML
+
+class _PageParser(HTMLParser):
+    """Collects <img src> everywhere, and images and tables inside the page's main content."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.images: list[str] = []          # every img src on the page
+        self.content_images: list[str] = []  # img src inside <main> / the article
+        self.content_tables = 0
+        self._stack: list[tuple[str, bool]] = []   # (tag, opens content)
+        self._depth = 0                            # how many open content containers
+
+    @staticmethod
+    def _is_content(tag: str, attrs: dict) -> bool:
+        classes = (attrs.get("class") or "").split()
+        return tag == "main" or attrs.get("role") == "main" or "bd-article" in classes
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            src = a.get("src") or ""
+            self.images.append(src)
+            if self._depth:
+                self.content_images.append(src)
+            return  # void element
+        if tag == "table" and self._depth:
+            self.content_tables += 1
+        if tag in ("br", "hr", "meta", "link", "input", "source", "wbr", "area", "base", "col", "embed",
+                   "param", "track"):
+            return
+        opens = self._is_content(tag, a)
+        self._stack.append((tag, opens))
+        self._depth += opens
+
+    def handle_startendtag(self, tag, attrs):
+        if tag == "img":
+            self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        # pop to the matching open tag (tolerates unclosed <p>, <li>, ...)
+        for i in range(len(self._stack) - 1, -1, -1):
+            if self._stack[i][0] == tag:
+                for _, opens in self._stack[i:]:
+                    self._depth -= opens
+                del self._stack[i:]
+                break
+
+
+def _image_problem(page: Path, src: str, build: Path) -> str | None:
+    """Why `src` on `page` does not resolve to a file in the build, or None."""
+    if src.startswith("data:"):
+        return None
+    if not src:
+        return f"{page.relative_to(build)}: <img> without src"
+    parts = urlsplit(src)
+    if parts.scheme or parts.netloc:
+        return f"{page.relative_to(build)}: image {src!r} is remote (the book must be self-contained)"
+    path = unquote(parts.path)
+    target = (build / path.lstrip("/")) if path.startswith("/") else (page.parent / path)
+    if not target.is_file():
+        return f"{page.relative_to(build)}: image {src!r} does not exist"
+    return None
+
+
+def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, table_chapters=TABLE_CHAPTERS,
+               pages=("book/intro", "book/method", "book/reproduce", "book/bibliography")) -> list[str]:
+    """Problems with a built book: missing chapter pages, images that do not resolve, chapters without a
+    figure, and chapters in table_chapters without a table. Images are also checked on the other pages
+    that exist. An empty list means the book looks complete."""
+    build = Path(build_dir)
+    if not build.is_dir():
+        return [f"{build}: no build directory (run `jupyter-book build .`)"]
+    problems = []
+    if not (build / "index.html").exists():
+        problems.append(f"{build / 'index.html'}: missing")
+    for stem in chapters:
+        page = build / "book" / "chapters" / f"{stem}.html"
+        if not page.exists():
+            problems.append(f"chapter {stem}: page {page} is missing")
+            continue
+        parser = _PageParser()
+        parser.feed(page.read_text(encoding="utf-8", errors="replace"))
+        problems += [p for src in parser.images if (p := _image_problem(page, src, build))]
+        if not any(src for src in parser.content_images):
+            problems.append(f"chapter {stem}: no figure (<img>) on {page.relative_to(build)}")
+        if stem in table_chapters and parser.content_tables == 0:
+            problems.append(f"chapter {stem}: no <table> on {page.relative_to(build)}")
+    for name in pages:
+        page = build / f"{name}.html"
+        if page.exists():
+            parser = _PageParser()
+            parser.feed(page.read_text(encoding="utf-8", errors="replace"))
+            problems += [p for src in parser.images if (p := _image_problem(page, src, build))]
+    return problems
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gvcf.book", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="execute chapter notebooks with papermill")
+    r.add_argument("--profile", default="book", help="book/profiles/<profile>.yml (default: book)")
+    r.add_argument("--notebooks", nargs="+", metavar="STEM", help="only these chapters (default: all)")
+    r.add_argument("--out-dir", default=str(CHAPTERS_DIR))
+    r.add_argument("--kernel", default="python3")
+    r.add_argument("--force", action="store_true", help="rerun even if up to date")
+    r.add_argument("--quiet", action="store_true", help="do not echo cell output")
+    r.add_argument("--stop-on-error", action="store_true", help="stop at the first failing chapter")
+    p = sub.add_parser("params", help="print the merged parameters of a chapter under a profile")
+    p.add_argument("--profile", default="book")
+    p.add_argument("notebooks", nargs="*", metavar="STEM")
+    c = sub.add_parser("check", help="check the built HTML")
+    c.add_argument("--build-dir", default=str(BUILD_DIR))
+    args = parser.parse_args(argv)
+
+    if args.command == "run":
+        try:
+            records = run(args.profile, args.notebooks, args.out_dir, args.kernel, log_output=not args.quiet,
+                          force=args.force, keep_going=not args.stop_on_error)
+        except (ValueError, RuntimeError) as err:
+            print(f"gvcf.book: {err}", file=sys.stderr)
+            return 1
+        for rec in records:
+            print(f"{rec['notebook']}: {rec['status']}" + (f" ({rec['seconds']} s)" if rec["status"] == "ran" else ""))
+        return 0
+    if args.command == "params":
+        data = load_profile(args.profile)
+        stems = args.notebooks or discover() or list(CHAPTERS)
+        print(json.dumps({_stem(s): merge_params(data, _stem(s), args.profile) for s in stems}, indent=1))
+        return 0
+    problems = check_html(args.build_dir)
+    for prob in problems:
+        print(prob)
+    if problems:
+        print(f"gvcf.book check: {len(problems)} problem(s) in {args.build_dir}", file=sys.stderr)
+        return 1
+    print(f"gvcf.book check: {args.build_dir} OK ({len(CHAPTERS)} chapters)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
