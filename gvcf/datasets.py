@@ -229,54 +229,52 @@ def crop_dataset(src: str | os.PathLike, dst: str | os.PathLike, size: int, rank
     return n
 
 
-def folder_features(folder: str | os.PathLike, extractor=None, batch_size: int = 64, rank: int = 0,
-                    world_size: int = 1) -> np.ndarray:
-    """Inception features of every image in a folder, streamed in batches and cached next to the images.
-
-    Each rank computes its shard into features-rank<r>.npz; rank 0 (or a single process) joins them.
-    """
+def folder_features(folder: str | os.PathLike, extractor=None, mode: str = "clean", batch_size: int = 64,
+                    rank: int = 0, world_size: int = 1) -> np.ndarray:
+    """Inception features ("clean" or "pytorch_fid") of every image in a folder, streamed in batches and cached
+    next to the images. Each rank computes its shard into its own file; rank 0 (or a single process) joins them."""
     from .inception import InceptionFeatures
 
     folder = Path(folder)
     files = list(iter_image_files(folder))
-    whole = folder / FEATURES.format(name="inception")
+    whole = folder / FEATURES.format(name=f"inception-{mode}")
     if whole.exists():
         cached = np.load(whole)
         if list(cached["files"]) == [f.name for f in files]:
             return cached["features"]
-    extractor = extractor or InceptionFeatures()
-    part = folder / FEATURES.format(name=f"inception-rank{rank:04d}-of-{world_size:04d}")
+    extractor = extractor or InceptionFeatures(batch_size=batch_size)
+    part_name = lambda r: folder / FEATURES.format(name=f"inception-{mode}-rank{r:04d}-of-{world_size:04d}")
     mine = shard(files, rank, world_size)
-    if not part.exists():
-        feats = [extractor(np.stack([np.asarray(Image.open(f).convert("RGB")) for f in mine[i:i + batch_size]]))
-                 for i in range(0, len(mine), batch_size)]
-        tmp = part.with_name(".tmp-" + part.name)
-        with open(tmp, "wb") as fh:
-            np.savez(fh, files=np.array([f.name for f in mine]),
-                     features=np.concatenate(feats) if feats else np.zeros((0, 2048), np.float32))
-        os.replace(tmp, part)
+    if not part_name(rank).exists():
+        feats = extractor([str(f) for f in mine], mode=mode)   # loads and embeds one batch at a time
+        _save_npz(part_name(rank), files=np.array([f.name for f in mine]), features=feats)
     if rank != 0:
-        return np.load(part)["features"]
-    parts = [np.load(folder / FEATURES.format(name=f"inception-rank{r:04d}-of-{world_size:04d}")) for r in range(world_size)]
+        return np.load(part_name(rank))["features"]
+    parts = [np.load(part_name(r)) for r in range(world_size)]
     by_name = {n: f for p in parts for n, f in zip(p["files"], p["features"])}
     features = np.stack([by_name[f.name] for f in files])
-    tmp = whole.with_name(".tmp-" + whole.name)
-    with open(tmp, "wb") as fh:
-        np.savez(fh, files=np.array([f.name for f in files]), features=features)
-    os.replace(tmp, whole)
+    _save_npz(whole, files=np.array([f.name for f in files]), features=features)
     return features
 
 
-def evaluate_folders(generated: str | os.PathLike, reference: str | os.PathLike, prompts_of=None) -> dict:
-    """The paper's metric row (FID, KID, GIQA-QS, GIQA-DS, CLIP or None) for two folders of tiles."""
+def _save_npz(path: Path, **arrays) -> None:
+    tmp = path.with_name(".tmp-" + path.name)
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def evaluate_folders(generated: str | os.PathLike, reference: str | os.PathLike) -> dict:
+    """The paper's metric row (FID, KID, GIQA-QS, GIQA-DS; CLIP None) for two folders of tiles, streamed."""
     from . import metrics
 
-    gen, ref = folder_features(generated), folder_features(reference)
-    row = dict(fid=metrics.fid(gen, ref), kid=metrics.kid(gen, ref),
-               giqa_qs=metrics.giqa_qs(gen, ref, k=min(metrics.GIQA_K, len(ref))),
-               giqa_ds=metrics.giqa_ds(gen, ref, k=min(metrics.GIQA_K, len(gen))), clip=None,
-               n_generated=len(gen), n_reference=len(ref))
-    return row
+    feats = {(name, mode): folder_features(folder, mode=mode) for name, folder in (("gen", generated), ("ref", reference))
+             for mode in ("clean", "pytorch_fid")}
+    k = min(metrics.GIQA_K, len(feats["gen", "clean"]), len(feats["ref", "clean"]))
+    row = metrics.scores(feats["gen", "clean"], feats["ref", "clean"], feats["gen", "pytorch_fid"],
+                         feats["ref", "pytorch_fid"], giqa_k=k)
+    return row | dict(clip=None, clip_note=metrics.CLIP_UNAVAILABLE, giqa_k=k, n_generated=len(feats["gen", "clean"]),
+                      n_reference=len(feats["ref", "clean"]))
 
 
 def dataset_key(config: DatasetConfig) -> str:

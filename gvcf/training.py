@@ -39,7 +39,7 @@ class TrainConfig:
     view_size: int = 64                 # native view, pixels
     vae_channels: tuple[int, ...] = (32, 64, 64)   # 3 blocks -> 2 downsamplings -> VAE factor 4
     latent_channels: int = 4
-    vae_steps: int = 2500
+    vae_steps: int = 2000
     vae_batch: int = 32
     vae_crop: int = 32                  # the VAE is convolutional: train on crops, 4x cheaper
     vae_lr: float = 1e-3
@@ -50,7 +50,7 @@ class TrainConfig:
     text_layers: int = 2
     text_heads: int = 4
     n_latents: int = 60000              # size of the pre-encoded latent dataset
-    unet_steps: int = 4500
+    unet_steps: int = 3000
     unet_batch: int = 32
     unet_lr: float = 1e-3
     caption_dropout: float = 0.1        # -> empty prompt, for classifier-free guidance

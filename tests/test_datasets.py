@@ -134,3 +134,21 @@ def test_reference_views_batched_equal_one_by_one(tiny_folder, tmp_path):
               for item in cfg.items()[:2]]
     assert batched[0].shape == (16, 16, 3)
     assert all(abs(a - b).max() <= 1 for a, b in zip(batched, single))
+
+
+def test_features_sharded_across_ranks_equal_one_process_and_evaluate(tiny_folder, tmp_path):
+    import shutil
+
+    import numpy as np
+
+    cfg = config(tiny_folder, tmp_path / "pan", n_per_prompt=2)
+    datasets.generate_dataset(cfg, rank=0, world_size=1, progress=False)
+    datasets.crop_dataset(tmp_path / "pan", tmp_path / "tiles", 16)
+    shutil.copytree(tmp_path / "tiles", tmp_path / "tiles2")
+    whole = datasets.folder_features(tmp_path / "tiles")
+    datasets.folder_features(tmp_path / "tiles2", rank=1, world_size=2)
+    joined = datasets.folder_features(tmp_path / "tiles2", rank=0, world_size=2)
+    assert whole.shape == (12, 2048)
+    np.testing.assert_allclose(joined, whole, rtol=1e-5, atol=1e-5)
+    row = datasets.evaluate_folders(tmp_path / "tiles", tmp_path / "tiles2")
+    assert row["fid"] == pytest.approx(0.0, abs=1e-3) and row["clip"] is None and row["giqa_k"] == 12

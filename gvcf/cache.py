@@ -1,0 +1,160 @@
+"""Generated images cached on disk, keyed by their full configuration; safe to kill and resume.
+
+Layout under ``root``: ``<key>.png`` (the image) and ``<key>.json`` (config, meta, the image's
+sha256 and size). Both are written to a temporary name in the same folder and moved into place
+with ``os.replace`` (atomic), image first, sidecar last: an entry counts as finished only when
+the sidecar exists and describes the image on disk, so a crash mid-write leaves no entry.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+from PIL import Image
+
+IMAGE_SUFFIX = ".png"
+META_SUFFIX = ".json"
+TMP_PREFIX = ".tmp-"
+STALE_TMP_SECONDS = 600  # temp files older than this belong to a killed writer
+
+
+def _canonical(value, where: str = "config"):
+    """JSON-ready copy with sorted keys, plain floats (-0.0 -> 0.0) and lists for tuples."""
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise ValueError(f"{where}: keys must be strings")
+        return {k: _canonical(value[k], f"{where}.{k}") for k in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: non-finite float {value}")
+        return value + 0.0  # -0.0 -> 0.0; json writes the shortest round-trip repr
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise ValueError(f"{where}: {type(value).__name__} is not JSON-serialisable")
+
+
+def canonical_json(config: dict) -> str:
+    if not isinstance(config, dict):
+        raise ValueError(f"config must be a dict, got {type(config).__name__}")
+    return json.dumps(_canonical(config), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def config_key(config: dict) -> str:
+    """sha256 of the canonical JSON of ``config`` (key order irrelevant)."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def hardware() -> dict:
+    """Where a result was made (recorded in the sidecar by ``get_or_make``)."""
+    info = {"machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version()}
+    try:
+        import torch
+        info["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info
+
+
+class ResultCache:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.clean_tmp(STALE_TMP_SECONDS)
+
+    def path_for(self, config: dict) -> Path:
+        return self.root / (config_key(config) + IMAGE_SUFFIX)
+
+    def meta_path(self, config: dict) -> Path:
+        return self.root / (config_key(config) + META_SUFFIX)
+
+    def _atomic_write(self, target: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=TMP_PREFIX)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _sidecar(self, config: dict) -> dict | None:
+        try:
+            meta = json.loads(self.meta_path(config).read_text())
+        except (OSError, ValueError):
+            return None
+        image = self.path_for(config)
+        if not image.is_file() or image.stat().st_size != meta.get("image_bytes"):
+            return None
+        return meta
+
+    def has(self, config: dict) -> bool:
+        """Finished entry (sidecar present and the image size matches; no hashing)."""
+        return self._sidecar(config) is not None
+
+    def get(self, config: dict) -> Image.Image | None:
+        """The cached image, or None if absent, unfinished or corrupted (checked by sha256)."""
+        meta = self._sidecar(config)
+        if meta is None:
+            return None
+        data = self.path_for(config).read_bytes()
+        if hashlib.sha256(data).hexdigest() != meta.get("image_sha256"):
+            return None
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        return image
+
+    def put(self, config: dict, image: Image.Image, meta: dict | None = None) -> Path:
+        if not isinstance(image, Image.Image):
+            raise ValueError(f"image must be a PIL.Image, got {type(image).__name__}")
+        key_json = canonical_json(config)
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        data = buf.getvalue()
+        self.meta_path(config).unlink(missing_ok=True)  # entry unfinished until the new sidecar lands
+        self._atomic_write(self.path_for(config), data)
+        sidecar = {"key": config_key(config), "config": json.loads(key_json), "meta": _canonical(meta or {}, "meta"),
+                   "image_sha256": hashlib.sha256(data).hexdigest(), "image_bytes": len(data)}
+        self._atomic_write(self.meta_path(config), json.dumps(sidecar, indent=1, sort_keys=True).encode())
+        return self.path_for(config)
+
+    def get_or_make(self, config: dict, make: Callable[[], Image.Image]) -> Image.Image:
+        """Cached image, or ``make()`` it, store it with timing and hardware, and return it."""
+        cached = self.get(config)
+        if cached is not None:
+            return cached
+        start = time.perf_counter()
+        image = make()
+        self.put(config, image, {"seconds": time.perf_counter() - start, "hardware": hardware()})
+        return image
+
+    def iter_missing(self, configs: Iterable[dict]) -> Iterator[dict]:
+        """The configs without a finished entry, in order."""
+        return (c for c in configs if not self.has(c))
+
+    def clean_tmp(self, min_age_s: float = 0.0) -> list[Path]:
+        """Delete temp files left by killed writers (older than ``min_age_s``)."""
+        now, removed = time.time(), []
+        for tmp in self.root.glob(TMP_PREFIX + "*"):
+            if now - tmp.stat().st_mtime >= min_age_s:
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+        return removed
