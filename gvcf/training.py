@@ -308,7 +308,7 @@ def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str 
     """Train the bundled model into `out` (a diffusers folder). Returns measured numbers (PSNR, times)."""
     out = Path(out)
     if cfg.vae_steps <= 0 or cfg.unet_steps <= 0:
-        raise ValueError("vae_steps and unet_steps must be positive")
+        raise ValueError(f"vae_steps and unet_steps must be positive, got {cfg.vae_steps}, {cfg.unet_steps}")
     work = Path(work) if work else out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
     out.mkdir(parents=True, exist_ok=True)

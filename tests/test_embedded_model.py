@@ -1,0 +1,31 @@
+"""The committed bundled model loads offline and makes non-degenerate panoramas that depend on the prompt."""
+import numpy as np
+import pytest
+
+import gvcf
+from gvcf.models import EMBEDDED_FOLDER, models_root
+
+pytestmark = pytest.mark.skipif(not (models_root() / EMBEDDED_FOLDER / "model_index.json").exists(),
+                                reason="bundled model not present")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return gvcf.load_model("embedded", device="cpu")
+
+
+def test_loads_offline_with_sd_geometry(model):
+    assert (model.native_size, model.vae_scale_factor, model.latent_channels) == (64, 4, 4)
+    assert model.scheduler_config["num_train_timesteps"] == 1000
+
+
+def test_panorama_is_not_degenerate_and_prompts_change_it(model):
+    kw = dict(width=448, stride=48, fusion="gf", sampler="ddim", steps=10, seed=0, progress=False)
+    city = np.asarray(gvcf.generate(model, "A photo of a city skyline at night", **kw).image, dtype=float)
+    beach = np.asarray(gvcf.generate(model, "A beach with palm trees", **kw).image, dtype=float)
+    assert city.shape == (64, 448, 3)
+    for image in (city, beach):
+        assert image.std() > 20                                  # not flat
+        assert np.abs(np.diff(image, axis=1)).mean() > 1         # has structure
+    assert np.abs(city - beach).mean() > 20                      # the prompt matters
+    assert city.mean() < beach.mean()                            # a night city is darker than a beach at noon
