@@ -57,6 +57,13 @@ def derive_seed(seed: int, stream: str) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+def _to_device(x: torch.Tensor, device, dtype) -> torch.Tensor:
+    """Move CPU-drawn noise to the device without blocking on a GPU (pinned, asynchronous copy)."""
+    if torch.device(device).type == "cuda":
+        return x.pin_memory().to(device, dtype, non_blocking=True)
+    return x.to(device, dtype)
+
+
 def _pixels_to_latent(value: int, factor: int, name: str) -> int:
     if not isinstance(value, (int, np.integer)) or value <= 0 or value % factor:
         raise ValueError(f"{name} must be a positive multiple of the VAE scale factor {factor}, got {value!r}")
@@ -145,7 +152,7 @@ def generate(
             step = sampler_.step(eps, i, views)
             noise = None
             if step.std is not None:  # per-view z^{(i)} in a fixed order, independent of batching
-                noise = step.std * torch.randn(views.shape, generator=gen).to(device, views.dtype)
+                noise = step.std * _to_device(torch.randn(views.shape, generator=gen), device, views.dtype)
             x = fuse(step.mean, noise, plan, method.correct_variance)
         image = None if output_type == "latent" else model.decode(x, circular=circular, tile=decode_tile)
     if image is not None and output_type != "pt":

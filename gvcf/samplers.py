@@ -55,6 +55,7 @@ class DDPMSampler:
         self.scheduler = DDPMScheduler.from_config(scheduler_config)
         self.scheduler.set_timesteps(steps, device=device)
         self.timesteps = self.scheduler.timesteps
+        self._t = [int(t) for t in self.timesteps]   # host copy: no device sync per step
         self.init_noise_sigma = float(self.scheduler.init_noise_sigma)
         if self.scheduler.config.variance_type in ("learned", "learned_range"):
             raise ValueError("variance_type learned/learned_range is not supported (the UNet must predict 4 channels)")
@@ -65,8 +66,8 @@ class DDPMSampler:
     def step(self, model_output, i: int, sample) -> SplitStep:
         """One DDPM step (Eq. 9), split into mu_t and sigma_t."""
         s = self.scheduler
-        t = int(self.timesteps[i])
-        prev_t = int(self.timesteps[i + 1]) if i + 1 < len(self.timesteps) else -1
+        t = self._t[i]
+        prev_t = self._t[i + 1] if i + 1 < len(self._t) else -1
         alpha_prod_t = s.alphas_cumprod[t]
         alpha_prod_prev = s.alphas_cumprod[prev_t] if prev_t >= 0 else s.one
         current_alpha = alpha_prod_t / alpha_prod_prev
@@ -93,6 +94,7 @@ class DDIMSampler:
         self.scheduler = DDIMScheduler.from_config(scheduler_config)
         self.scheduler.set_timesteps(steps, device=device)
         self.timesteps = self.scheduler.timesteps
+        self._t = [int(t) for t in self.timesteps]   # host copy: no device sync per step
         self.init_noise_sigma = float(self.scheduler.init_noise_sigma)
         self.eta = eta
         self.stochastic = eta > 0
@@ -103,7 +105,7 @@ class DDIMSampler:
     def step(self, model_output, i: int, sample) -> SplitStep:
         """One DDIM step (Song et al. Eq. 12), split into its mean and sigma_t."""
         s = self.scheduler
-        t = int(self.timesteps[i])
+        t = self._t[i]
         prev_t = t - s.config.num_train_timesteps // s.num_inference_steps
         alpha_prod_t = s.alphas_cumprod[t]
         alpha_prod_prev = s.alphas_cumprod[prev_t] if prev_t >= 0 else s.final_alpha_cumprod
