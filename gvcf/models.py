@@ -178,9 +178,11 @@ def _not_found(name: str, err: Exception) -> ValueError:
     )
 
 
-def load_model(model: str | os.PathLike = EMBEDDED, device: str | None = None, dtype: torch.dtype | None = None) -> Model:
+def load_model(model: str | os.PathLike = EMBEDDED, device: str | None = None, dtype: torch.dtype | None = None,
+               compile: bool = False) -> Model:
     """Load a Stable Diffusion model: 'embedded' (bundled), a local diffusers folder, or a hub id.
 
+    dtype defaults to float16 on CUDA and float32 elsewhere; compile=True wraps the UNet in torch.compile.
     The hub is tried from the local cache first; a download is attempted only when HF_HUB_OFFLINE is not set.
     """
     from diffusers import StableDiffusionPipeline
@@ -214,4 +216,7 @@ def load_model(model: str | os.PathLike = EMBEDDED, device: str | None = None, d
     pipe = pipe.to(device)
     for m in (pipe.unet, pipe.vae, pipe.text_encoder):
         m.eval().requires_grad_(False)
-    return Model.from_pipeline(pipe, name=name)
+    result = Model.from_pipeline(pipe, name=name)
+    if compile:
+        result.unet = torch.compile(result.unet)
+    return result
