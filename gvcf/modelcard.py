@@ -12,6 +12,7 @@ from . import world
 
 FID_PER_PROMPT = 100            # 10 prompts -> 1,000 generated and 1,000 real single views
 ADHERENCE_PER_PROMPT = 64       # views per family scored by the classifier
+FULL_DDIM_STEPS = 25          # DDIM steps for the card's generated views and panoramas
 QUICK = dict(fid_per_prompt=8, adherence_per_prompt=8, eval_views=16, ddim_steps=10)
 NIGHT_PROMPT, NOON_PROMPT = "A beach with palm trees at night", "A beach with palm trees"
 
@@ -44,7 +45,7 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     from .training import TrainConfig, evaluate_vae
 
     q = QUICK if quick else dict(fid_per_prompt=FID_PER_PROMPT, adherence_per_prompt=ADHERENCE_PER_PROMPT,
-                                 eval_views=256, ddim_steps=50)
+                                 eval_views=256, ddim_steps=FULL_DDIM_STEPS)
     model = gvcf.load_model(str(model_dir), device="cpu")
     cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in
                          json.loads((Path(model_dir) / "train_config.json").read_text()).items()})
