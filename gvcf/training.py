@@ -50,7 +50,7 @@ class TrainConfig:
     text_layers: int = 2
     text_heads: int = 4
     n_latents: int = 60000              # size of the pre-encoded latent dataset
-    unet_steps: int = 3000
+    unet_steps: int = 2200
     unet_batch: int = 32
     unet_lr: float = 1e-3
     caption_dropout: float = 0.1        # -> empty prompt, for classifier-free guidance
