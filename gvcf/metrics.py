@@ -15,7 +15,6 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from cleanfid.fid import frechet_distance
 from skimage.metrics import structural_similarity
 
 from gvcf.inception import load_image
@@ -54,9 +53,23 @@ def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fid(feats_a, feats_b) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (clean-fid's formula)."""
+    """Frechet distance |mu_a - mu_b|^2 + tr S_a + tr S_b - 2 tr (S_a S_b)^(1/2) (clean-fid's formula).
+
+    The trace of the matrix square root is computed exactly from eigenvalues instead of scipy's sqrtm
+    (minutes for 2048 x 2048 on a CPU): with A, B the centred features scaled by 1/sqrt(n - 1), S_a = A^T A and
+    tr (S_a S_b)^(1/2) is the nuclear norm of A B^T when the sets are small, else sum sqrt(eig(S_a^1/2 S_b S_a^1/2)).
+    """
     a, b = _pair(feats_a, feats_b)
-    return float(frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)))
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    A, B = (a - mu_a) / np.sqrt(len(a) - 1), (b - mu_b) / np.sqrt(len(b) - 1)
+    if min(len(a), len(b)) <= a.shape[1]:
+        cross = np.linalg.svd(A @ B.T, compute_uv=False).sum()
+    else:
+        w, v = np.linalg.eigh(A.T @ A)
+        root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+        m = root @ (B.T @ B) @ root
+        cross = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + (A * A).sum() + (B * B).sum() - 2 * cross)
 
 
 def kid(feats_a, feats_b, seed: int = 0, num_subsets: int = KID_NUM_SUBSETS,

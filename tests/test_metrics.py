@@ -316,3 +316,15 @@ def test_evaluate_validates_before_features():
         metrics.evaluate(images, images, features=explode, giqa_k=6)
     with pytest.raises(ValueError, match="prompts"):
         metrics.evaluate(images, images, prompts=["a"] * 4, features=explode, giqa_k=2)
+
+
+@pytest.mark.parametrize("n_a,n_b,dim", [(40, 60, 64), (300, 200, 16)])   # small sets, and sets larger than dim
+def test_fid_equals_clean_fid_frechet_distance(n_a, n_b, dim):
+    from cleanfid.fid import frechet_distance
+
+    rng = np.random.default_rng(dim)
+    a = rng.normal(size=(n_a, dim)) @ rng.normal(size=(dim, dim)) * 0.3
+    b = rng.normal(size=(n_b, dim)) * 1.2 + 0.1
+    expected = frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    assert metrics.fid(a, b) == pytest.approx(expected, rel=1e-6)
+    assert metrics.fid(a, a) == pytest.approx(0.0, abs=1e-6)
