@@ -43,7 +43,7 @@ def cmd_train(args) -> None:
 def cmd_model_card(args) -> None:
     from .modelcard import write_model_card
 
-    print(json.dumps(write_model_card(args.model_dir, quick=args.quick), indent=1))
+    print(json.dumps(write_model_card(args.model_dir, quick=args.quick, render_only=args.render_only), indent=1))
 
 
 def cmd_dataset(args) -> None:
@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("model-card", help="measure the bundled model's quality bars and write its README")
     m.add_argument("--model-dir", default="data/models/gvcf-world-64")
     m.add_argument("--quick", action="store_true", help="small sample sizes (a smoke run)")
+    m.add_argument("--render-only", action="store_true", help="rewrite README.md from card.json without measuring")
     m.set_defaults(func=cmd_model_card)
 
     d = sub.add_parser("dataset", help="generate, crop and evaluate datasets (accelerate-aware)")

@@ -245,7 +245,8 @@ def folder_features(folder: str | os.PathLike, extractor=None, mode: str = "clea
     extractor = extractor or InceptionFeatures(batch_size=batch_size)
     part_name = lambda r: folder / FEATURES.format(name=f"inception-{mode}-rank{r:04d}-of-{world_size:04d}")
     mine = shard(files, rank, world_size)
-    if not part_name(rank).exists():
+    part = part_name(rank)
+    if not part.exists() or list(np.load(part)["files"]) != [f.name for f in mine]:   # missing or stale shard
         feats = extractor([str(f) for f in mine], mode=mode)   # loads and embeds one batch at a time
         _save_npz(part_name(rank), files=np.array([f.name for f in mine]), features=feats)
     if rank != 0:

@@ -125,22 +125,32 @@ def loss_plot(model_dir: Path, path: Path) -> None:
     plt.close(fig)
 
 
-def write_model_card(model_dir: str | Path, quick: bool = False) -> dict:
-    """Measure, draw, and write model_dir/README.md; returns the measurements (also saved as card.json)."""
+def write_model_card(model_dir: str | Path, quick: bool = False, render_only: bool = False) -> dict:
+    """Measure, draw, and write model_dir/README.md; returns the measurements (also saved as card.json).
+    render_only rewrites README.md from an existing card.json."""
     model_dir = Path(model_dir)
-    m = measure(model_dir, quick=quick)
+    if render_only:
+        m = json.loads((model_dir / "card.json").read_text())
+    else:
+        m = measure(model_dir, quick=quick)
+        (model_dir / "card.json").write_text(json.dumps(m, indent=1))
+        sample_grid(model_dir, model_dir / "samples.png", steps=m["ddim_steps"])
+        if (model_dir / "training_log.csv").exists():
+            loss_plot(model_dir, model_dir / "loss.png")
+    render(model_dir, m)
+    return m
+
+
+def render(model_dir: Path, m: dict) -> None:
+    """README.md of the model folder from the measurements."""
     stats = json.loads((model_dir / "training_stats.json").read_text()) if (model_dir / "training_stats.json").exists() else {}
-    m["training"] = stats
-    (model_dir / "card.json").write_text(json.dumps(m, indent=1))
-    sample_grid(model_dir, model_dir / "samples.png", steps=m["ddim_steps"])
-    if (model_dir / "training_log.csv").exists():
-        loss_plot(model_dir, model_dir / "loss.png")
+    quick = m["quick"]
     cfg = json.loads((model_dir / "train_config.json").read_text())
     size_mb = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".json", ".txt")) / 2**20
     adher = m["adherence"]
     rows = [[f, f"{adher[f]:.0%}", "yes" if adher[f] >= 0.8 else "no"] for f in world.FAMILIES]
     conf_rows = [[world.FAMILIES[i]] + row for i, row in enumerate(m["confusion"])]
-    minutes = stats.get("seconds_total", float("nan")) / 60
+    minutes = stats.get("wall_minutes_all_runs", stats.get("seconds_total", float("nan")) / 60)
     confusion_table = _markdown_table(["prompted / assigned"] + [str(i) for i in range(len(world.FAMILIES))], conf_rows)
     text = f"""# gvcf-world-64: the bundled model
 
@@ -205,4 +215,3 @@ clean-fid's own extractor; see `docs_notes/evaluation.md`).
   compares directions of effects.
 """
     (model_dir / "README.md").write_text(text)
-    return m
