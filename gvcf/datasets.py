@@ -54,7 +54,8 @@ class DatasetConfig:
         object.__setattr__(self, "prompts", tuple(self.prompts))
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        check_sampler(self.sampler, self.steps, self.eta)
+        # steps: None means the sampler's default; stored resolved, so "null" in a YAML and 50 give the same images
+        object.__setattr__(self, "steps", check_sampler(self.sampler, self.steps, self.eta))
         check_alpha(self.alpha)
         if not self.prompts or not all(isinstance(p, str) and p for p in self.prompts):
             raise ValueError("prompts must be a non-empty list of non-empty strings")

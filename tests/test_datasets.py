@@ -152,3 +152,9 @@ def test_features_sharded_across_ranks_equal_one_process_and_evaluate(tiny_folde
     np.testing.assert_allclose(joined, whole, rtol=1e-5, atol=1e-5)
     row = datasets.evaluate_folders(tmp_path / "tiles", tmp_path / "tiles2")
     assert row["fid"] == pytest.approx(0.0, abs=1e-3) and row["clip"] is None and row["giqa_k"] == 12
+
+
+def test_default_steps_resolve_to_the_same_images():
+    a = DatasetConfig(method="gf", sampler="ddim", steps=None)
+    b = DatasetConfig(method="gf", sampler="ddim", steps=50)
+    assert a.steps == 50 and a.items() == b.items()
