@@ -601,10 +601,6 @@ def metric_row(generated, reference, native: int, prompts=None, device: str = "c
                 clip_note=note, n_tiles=n_gen, n_reference=n_ref, giqa_k=k)
 
 
-def clip_available() -> bool:
-    return metrics.clip_available()
-
-
 # ============================================================================ cheap measurements
 
 def fused_noise_variance(sampler: str, scheduler_config, steps: int, layout: ViewLayout,
