@@ -249,17 +249,18 @@ def folder_features(folder: str | os.PathLike, extractor=None, mode: str = "clea
     part = part_name(rank)
     if not part.exists() or list(np.load(part)["files"]) != [f.name for f in mine]:   # missing or stale shard
         feats = extractor([str(f) for f in mine], mode=mode)   # loads and embeds one batch at a time
-        _save_npz(part_name(rank), files=np.array([f.name for f in mine]), features=feats)
+        save_npz_atomic(part_name(rank), files=np.array([f.name for f in mine]), features=feats)
     if rank != 0:
         return np.load(part_name(rank))["features"]
     parts = [np.load(part_name(r)) for r in range(world_size)]
     by_name = {n: f for p in parts for n, f in zip(p["files"], p["features"])}
     features = np.stack([by_name[f.name] for f in files])
-    _save_npz(whole, files=np.array([f.name for f in files]), features=features)
+    save_npz_atomic(whole, files=np.array([f.name for f in files]), features=features)
     return features
 
 
-def _save_npz(path: Path, **arrays) -> None:
+def save_npz_atomic(path: Path, **arrays) -> None:
+    """np.savez to a temporary name in the same folder, then os.replace (a killed writer leaves no partial file)."""
     tmp = path.with_name(".tmp-" + path.name)
     with open(tmp, "wb") as fh:
         np.savez(fh, **arrays)

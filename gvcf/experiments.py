@@ -34,6 +34,7 @@ from .cache import config_key
 from .datasets import DatasetConfig
 from .fusion import FUSIONS, FusionPlan, fuse
 from .generate import DEFAULT_STRIDE_FRACTION, DEFAULT_WIDTH_VIEWS
+from .inception import load_image
 from .samplers import make_sampler
 from .views import ViewLayout
 from .weights import weight_map
@@ -309,7 +310,7 @@ class Tiles(Sequence):
 
     def _load(self, i: int) -> list[np.ndarray]:
         if self._cached[0] != i:
-            self._cached = (i, metrics.crops(load_array(self.images[i]), self.size))
+            self._cached = (i, metrics.crops(load_image(self.images[i]), self.size))
         return self._cached[1]
 
     def __getitem__(self, k):
@@ -333,13 +334,6 @@ def _image_size(image) -> tuple[int, int]:
             return im.size[1], im.size[0]
     a = np.asarray(image)
     return a.shape[0], a.shape[1]
-
-
-def load_array(image) -> np.ndarray:
-    """uint8 (H, W, 3) from a file path, PIL image or array."""
-    from .inception import load_image
-
-    return load_image(image)
 
 
 def _features(images: Sequence, size: int, mode: str, device: str, cache: Path | None = None) -> np.ndarray:
@@ -367,11 +361,8 @@ def _features(images: Sequence, size: int, mode: str, device: str, cache: Path |
             store[Path(im).name] = feats[starts[i]:starts[i + 1]]
         try:
             keys = sorted(store)
-            tmp = cache.with_name(".tmp-" + cache.name)
-            with open(tmp, "wb") as fh:
-                np.savez(fh, names=np.array(keys), counts=np.array([len(store[k]) for k in keys]),
-                         features=np.concatenate([store[k] for k in keys]) if keys else np.zeros((0, 2048)))
-            os.replace(tmp, cache)
+            datasets.save_npz_atomic(cache, names=np.array(keys), counts=np.array([len(store[k]) for k in keys]),
+                                     features=np.concatenate([store[k] for k in keys]) if keys else np.zeros((0, 2048)))
         except OSError:
             pass   # a read-only dataset folder: features are recomputed next time
     return np.concatenate([store[n] for n in names])
@@ -557,7 +548,7 @@ def image_paths(cfg: DatasetConfig) -> list[Path]:
 
 def images(cfg: DatasetConfig, limit: int | None = None) -> list[np.ndarray]:
     """The set's images as uint8 arrays, in (prompt, k) order (the first `limit`)."""
-    return [load_array(p) for p in image_paths(cfg)[:limit]]
+    return [load_image(p) for p in image_paths(cfg)[:limit]]
 
 
 def prompt_of(cfg: DatasetConfig) -> list[str]:
@@ -659,7 +650,7 @@ def expected_md_ratio(layout: ViewLayout) -> float:
 
 def sharpness(image) -> float:
     """Mean absolute Laplacian of the grey image (0-255): low for blurred images (Fig. 3's DDPM + averaging)."""
-    x = load_array(image).astype(np.float64).mean(-1)
+    x = load_image(image).astype(np.float64).mean(-1)
     lap = -4 * x[1:-1, 1:-1] + x[:-2, 1:-1] + x[2:, 1:-1] + x[1:-1, :-2] + x[1:-1, 2:]
     return float(np.abs(lap).mean())
 
@@ -669,7 +660,7 @@ def seam_table(groups: dict, index=("stride", "method")) -> pd.DataFrame:
     mean jump elsewhere; 1 = invisible), mean and standard deviation over the images."""
     rows = []
     for key, (ims, seams) in groups.items():
-        scores = [metrics.seam_score(load_array(im), seams) for im in ims]
+        scores = [metrics.seam_score(load_image(im), seams) for im in ims]
         key = key if isinstance(key, tuple) else (key,)
         rows.append(dict(zip(index, key)) | dict(seam_score=float(np.mean(scores)),
                                                  seam_score_std=float(np.std(scores)), n=len(scores)))
@@ -686,7 +677,7 @@ def ssim_table(sets: dict[str, DatasetConfig | Sequence]) -> pd.DataFrame:
         raise ValueError("sets must hold at least 2 non-empty sets of equal length")
     totals = {(a, b): 0.0 for i, a in enumerate(names) for b in names[i + 1:]}
     for k in range(sizes.pop()):
-        loaded = {n: load_array(items[n][k]) for n in names}
+        loaded = {n: load_image(items[n][k]) for n in names}
         for a, b in totals:
             totals[a, b] += metrics.ssim(loaded[a], loaded[b])
     n = len(items[names[0]])
@@ -1097,7 +1088,7 @@ def show_panoramas(rows, labels, seams=None, title: str | None = None, width_in:
     are drawn as thin vertical lines. Returns the matplotlib figure."""
     import matplotlib.pyplot as plt
 
-    rows = [load_array(r) for r in rows]
+    rows = [load_image(r) for r in rows]
     if seams is not None and (len(seams) == 0 or not isinstance(seams[0], (list, tuple, np.ndarray))):
         seams = [seams] * len(rows)
     h, w = rows[0].shape[:2]
