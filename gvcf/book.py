@@ -191,11 +191,12 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
 # ----------------------------------------------------------------------------- checking the HTML
 
 class _PageParser(HTMLParser):
-    """Collects <img src> everywhere, and images and tables inside the page's main content."""
+    """Collects <img src> and <script src> everywhere, and images and tables inside the page's main content."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.images: list[str] = []          # every img src on the page
+        self.scripts: list[str] = []         # every script src on the page (MathJax included)
         self.content_images: list[str] = []  # img src inside <main> / the article
         self.content_tables = 0
         self._stack: list[tuple[str, bool]] = []   # (tag, opens content)
@@ -214,6 +215,8 @@ class _PageParser(HTMLParser):
             if self._depth:
                 self.content_images.append(src)
             return  # void element
+        if tag == "script" and a.get("src"):
+            self.scripts.append(a["src"])
         if tag == "table" and self._depth:
             self.content_tables += 1
         if tag in ("br", "hr", "meta", "link", "input", "source", "wbr", "area", "base", "col", "embed",
@@ -237,27 +240,33 @@ class _PageParser(HTMLParser):
                 break
 
 
-def _image_problem(page: Path, src: str, build: Path) -> str | None:
-    """Why `src` on `page` does not resolve to a file in the build, or None."""
+def _asset_problem(page: Path, src: str, build: Path, kind: str = "image") -> str | None:
+    """Why `src` (an image or script) on `page` does not resolve to a file in the build, or None."""
     if src.startswith("data:"):
         return None
     if not src:
-        return f"{page.relative_to(build)}: <img> without src"
+        return f"{page.relative_to(build)}: {kind} without src"
     parts = urlsplit(src)
     if parts.scheme or parts.netloc:
-        return f"{page.relative_to(build)}: image {src!r} is remote (the book must be self-contained)"
+        return f"{page.relative_to(build)}: {kind} {src!r} is remote (the book must be self-contained)"
     path = unquote(parts.path)
     target = (build / path.lstrip("/")) if path.startswith("/") else (page.parent / path)
     if not target.is_file():
-        return f"{page.relative_to(build)}: image {src!r} does not exist"
+        return f"{page.relative_to(build)}: {kind} {src!r} does not exist"
     return None
+
+
+def _page_problems(page: Path, parser: _PageParser, build: Path) -> list[str]:
+    return [p for src in parser.images if (p := _asset_problem(page, src, build, "image"))] + \
+        [p for src in parser.scripts if (p := _asset_problem(page, src, build, "script"))]
 
 
 def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, table_chapters=TABLE_CHAPTERS,
                pages=("book/intro", "book/method", "book/reproduce", "book/bibliography")) -> list[str]:
-    """Problems with a built book: missing chapter pages, images that do not resolve, chapters without a
-    figure, and chapters in table_chapters without a table. Images are also checked on the other pages
-    that exist. An empty list means the book looks complete."""
+    """Problems with a built book: missing chapter pages, images or scripts that are remote or do not resolve
+    (MathJax must be the local copy: readers may be offline), chapters without a figure, and chapters in
+    table_chapters without a table. Other pages that exist are checked for images and scripts too. An empty
+    list means the book looks complete."""
     build = Path(build_dir)
     if not build.is_dir():
         return [f"{build}: no build directory (run `jupyter-book build .`)"]
@@ -271,7 +280,7 @@ def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, tabl
             continue
         parser = _PageParser()
         parser.feed(page.read_text(encoding="utf-8", errors="replace"))
-        problems += [p for src in parser.images if (p := _image_problem(page, src, build))]
+        problems += _page_problems(page, parser, build)
         if not any(src for src in parser.content_images):
             problems.append(f"chapter {stem}: no figure (<img>) on {page.relative_to(build)}")
         if stem in table_chapters and parser.content_tables == 0:
@@ -281,7 +290,7 @@ def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, tabl
         if page.exists():
             parser = _PageParser()
             parser.feed(page.read_text(encoding="utf-8", errors="replace"))
-            problems += [p for src in parser.images if (p := _image_problem(page, src, build))]
+            problems += _page_problems(page, parser, build)
     return problems
 
 

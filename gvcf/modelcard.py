@@ -163,12 +163,12 @@ def render(model_dir: Path, m: dict) -> None:
     minutes = stats.get("wall_minutes_all_runs", stats.get("seconds_total", float("nan")) / 60)
     d = m.get("ddpm_check")
     ddpm_text = "" if d is None else (
-        f"With DDPM-{d['steps']} instead ({d['views_per_family']} views per family against {d['real_views_per_family']} real "
-        f"ones, a smaller check) the same model follows the prompt far better: adherence "
+        f"The same check with DDPM-{d['steps']} ({d['views_per_family']} views per family against "
+        f"{d['real_views_per_family']} real ones, a smaller sample): adherence "
         + ", ".join(f"{k} {v:.0%}" for k, v in d["adherence"].items())
         + f" (mean {np.mean(list(d['adherence'].values())):.0%}); the night city's mean pixel is "
-        f"{d['mean_pixel_city_night']:.0f} against {d['mean_pixel_palm_beach']:.0f} for the beach at noon. This undertrained "
-        "model's deterministic DDIM trajectories average the families into a washed-out green; DDPM's noise keeps them apart.")
+        f"{d['mean_pixel_city_night']:.0f} against {d['mean_pixel_palm_beach']:.0f} for the beach at noon.")
+    pooled = " + attention-pooled text added to the time embedding" if cfg.get("pooled_text") else ""
     confusion_table = _markdown_table(["prompted / assigned"] + [str(i) for i in range(len(world.FAMILIES))], conf_rows)
     text = f"""# gvcf-world-64: the bundled model
 
@@ -180,23 +180,29 @@ vae, scheduler, model_index.json), trained from scratch by this project on its p
 ## The world
 Ten scene families, one per prompt of the paper: {", ".join(world.FAMILIES)}. Each has variations of palette, time of
 day ({", ".join(world.TIMES)}), density and ridge roughness; captions come from a small grammar in which the paper's
-ten prompts are verbatim outputs. Panoramas of any width are continuous (ground truth for seams).
+ten prompts are verbatim outputs. Panoramas of any width are continuous (ground truth for seams). Every view passes
+through a camera blur (Gaussian, {world.CAMERA_BLUR} px), as a photo does: without it, hashed one-pixel detail
+(stars, windows, flowers, film grain) is white noise that no 4x autoencoder can store.
 
 ## Architecture
 | component | what | parameters |
 |---|---|---|
-| VAE | AutoencoderKL, blocks {cfg["vae_channels"]}, factor {2 ** (len(cfg["vae_channels"]) - 1)}, {cfg["latent_channels"]} latent channels | {m["params"]["vae"]:,} |
-| UNet | UNet2DConditionModel, blocks {cfg["unet_channels"]}, cross-attention at 8x8 and 4x4, sample size 16 | {m["params"]["unet"]:,} |
+| VAE | AutoencoderKL, blocks {cfg["vae_channels"]}, factor {2 ** (len(cfg["vae_channels"]) - 1)}, {cfg["latent_channels"]} latent channels, whitened per channel | {m["params"]["vae"]:,} |
+| UNet | UNet2DConditionModel, blocks {cfg["unet_channels"]}, cross-attention at 8x8 and 4x4{pooled}, sample size 16 | {m["params"]["unet"]:,} |
 | text | CLIPTextModel, hidden {cfg["text_hidden"]}, {cfg["text_layers"]} layers, real CLIP BPE tokenizer (49,408 tokens) | {m["params"]["text_encoder"]:,} |
 | scheduler | SD 2's: 1,000 steps, scaled-linear betas 0.00085-0.012, epsilon prediction | |
 
 Native view 64 x 64 px (latents 16 x 16 x 4); panoramas 64 x 448 mirror the paper's 512 x 3584 and stride 48 px its
-384. Weights are stored in float16 ({size_mb:.1f} MB in all) and loaded as float32 on the CPU.
+384. The VAE's latents are whitened: each channel's mean and standard deviation over the world (measured after VAE
+training) are folded into its 1x1 `quant_conv` and `post_quant_conv`, so every channel has zero mean and unit variance
+and `scaling_factor` is about 1. Without this, two of the four channels carried a third of the signal the noise
+schedule assumes. The pooled text path is diffusers' `addition_embed_type="text"`, computed inside the UNet from
+the same text embeddings, so `StableDiffusionPipeline` runs the folder unchanged. Weights are stored in float16 ({size_mb:.1f} MB in all) and loaded as float32 on the CPU.
 
 ## Training
 `gvcf train-embedded --out data/models/gvcf-world-64` (deterministic for `--seed`; checkpoints in
 `data/models/gvcf-world-64.work/`, a rerun resumes). Stages: VAE {cfg["vae_steps"]} steps (batch {cfg["vae_batch"]},
-{cfg["vae_crop"]} px crops, MSE + L1 + {cfg["vae_kl_weight"]} KL), {cfg["n_latents"]:,} views pre-encoded, UNet + text
+{cfg["vae_crop"]} px crops, lr {cfg["vae_lr"]:g}, MSE + L1 + {cfg["vae_kl_weight"]} KL), {cfg["n_latents"]:,} views pre-encoded, UNet + text
 encoder {cfg["unet_steps"]} steps (batch {cfg["unet_batch"]}, Min-SNR-{cfg["min_snr_gamma"]:g} weighting,
 {cfg["caption_dropout"]:.0%} caption dropout for classifier-free guidance, EMA {cfg["ema_decay"]}). Measured time on
 this 2-core CPU (shared with other work): {minutes:.0f} minutes.

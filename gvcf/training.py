@@ -39,18 +39,20 @@ class TrainConfig:
     view_size: int = 64                 # native view, pixels
     vae_channels: tuple[int, ...] = (32, 64, 64)   # 3 blocks -> 2 downsamplings -> VAE factor 4
     latent_channels: int = 4
-    vae_steps: int = 2000
+    vae_steps: int = 1600
     vae_batch: int = 32
     vae_crop: int = 32                  # the VAE is convolutional: train on crops, 4x cheaper
-    vae_lr: float = 1e-3
+    vae_lr: float = 2e-3
     vae_kl_weight: float = 1e-6
+    vae_logvar_init: float = -7.0       # initial posterior log-variance (sigma ~ 0.03): early steps see clean latents
     unet_channels: tuple[int, ...] = (48, 96, 144)
     attention_head_dim: int = 24
     text_hidden: int = 64
     text_layers: int = 2
     text_heads: int = 4
+    pooled_text: bool = True            # also add attention-pooled text to the time embedding (global conditioning)
     n_latents: int = 60000              # size of the pre-encoded latent dataset
-    unet_steps: int = 2200
+    unet_steps: int = 4000
     unet_batch: int = 32
     unet_lr: float = 1e-3
     caption_dropout: float = 0.1        # -> empty prompt, for classifier-free guidance
@@ -99,6 +101,8 @@ def build_unet(cfg: TrainConfig):
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=cfg.text_hidden, attention_head_dim=cfg.attention_head_dim,
         norm_num_groups=_norm_groups(cfg.unet_channels),
+        # diffusers computes this from encoder_hidden_states inside the UNet: SD pipelines run it unchanged
+        addition_embed_type="text" if cfg.pooled_text else None, addition_embed_type_num_heads=cfg.text_heads,
     )
 
 
@@ -149,6 +153,10 @@ def _rng(cfg: TrainConfig, stream: str) -> np.random.Generator:
 
 def train_vae(cfg: TrainConfig, work: Path, log: _Log, progress: bool = True):
     vae = build_vae(cfg)
+    with torch.no_grad():   # a random encoder's posterior has sigma ~ 1, which buries the signal for many steps
+        c = cfg.latent_channels
+        vae.quant_conv.weight[c:].zero_()
+        vae.quant_conv.bias[c:].fill_(cfg.vae_logvar_init)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     ckpt, start = work / "vae.pt", 0
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -189,6 +197,32 @@ def evaluate_vae(vae, cfg: TrainConfig) -> float:
     x = to_unit(images)
     rec = torch.cat([vae.decode(vae.encode(b).latent_dist.mode()).sample for b in x.split(64)])
     return psnr(rec, x)
+
+
+@torch.no_grad()
+def whiten_latents(vae, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """Fold z' = (z - mean) / std (per latent channel) into the VAE's 1x1 quant convs, in place.
+
+    The encoder's posterior becomes N((mu - mean) / std, (sigma / std)^2) and the decoder undoes the map, so
+    reconstructions are unchanged while every latent channel has zero mean and unit variance over the data:
+    the diffusion model then sees signal in all channels at the SNR its noise schedule assumes. Exact, and
+    still a plain AutoencoderKL (diffusers' pipelines only know a scalar scaling_factor).
+    """
+    c = vae.config.latent_channels
+    q, pq = vae.quant_conv, vae.post_quant_conv
+    q.weight[:c] /= std.view(-1, 1, 1, 1)
+    q.bias[:c] = (q.bias[:c] - mean) / std
+    q.bias[c:] -= 2 * torch.log(std)                        # log-variance rows: sigma -> sigma / std
+    pq.bias += (pq.weight[:, :, 0, 0] @ mean)               # decoder input z = std * z' + mean
+    pq.weight *= std.view(1, -1, 1, 1)
+
+
+@torch.no_grad()
+def latent_moments(vae, cfg: TrainConfig, n: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of posterior means over n training-distribution views."""
+    images, _, _ = world.sample_views(_rng(cfg, "latent-moments"), n, cfg.view_size)
+    z = torch.cat([vae.encode(b).latent_dist.mean for b in to_unit(images).split(256)])
+    return z.mean(dim=(0, 2, 3)), z.std(dim=(0, 2, 3))
 
 
 @torch.no_grad()
@@ -325,6 +359,7 @@ def _train(out: Path, cfg: TrainConfig, work: Path, log: _Log, progress: bool) -
     vae = train_vae(cfg, work, log, progress)
     for p in vae.parameters():
         p.requires_grad_(False)
+    whiten_latents(vae, *latent_moments(vae, cfg))
     vae_psnr = evaluate_vae(vae, cfg)
     t_vae = time.time() - t0
     data = encode_dataset(vae, tokenizer, cfg, work, progress)

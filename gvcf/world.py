@@ -94,6 +94,11 @@ STREET = dict(house=(135, 75, 70), house2=(95, 55, 70), sea=(240, 130, 70), side
               road=(70, 58, 70), line=(240, 210, 120), pole=(40, 28, 40), lamp=(255, 230, 160),
               palm=(45, 25, 40), tint=(1.05, 0.97, 0.86))
 FILM_GRAIN = 0.035
+# The camera's optics: a Gaussian blur of this many pixels (at any height). Without it, hashed 1 px detail (stars,
+# windows, flowers, grain) is white noise that no 4x autoencoder can store (48 values per 4 latents), and a
+# photo has no such detail either. Rendered with a margin, so a window of a wide render is still exact.
+CAMERA_BLUR = 0.8
+_BLUR_RADIUS = 3
 
 
 # ----------------------------------------------------------------------------- scenes
@@ -616,10 +621,24 @@ _RENDERERS = dict(zip(FAMILIES, (_city_night, _mountain_twilight, _snowy_skiers,
                                  _palm_beach, _beach_street_sunset)))
 
 
+def _camera_blur(img: np.ndarray) -> np.ndarray:
+    """Separable Gaussian blur of (3, B, H, W + 2r) float images -> (3, B, H, W): the r-pixel side margins are
+    consumed (they were rendered, so the result is exact at any offset); top and bottom edges are replicated."""
+    r = _BLUR_RADIUS
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / CAMERA_BLUR) ** 2).astype(F)
+    k /= k.sum()
+    w = img.shape[-1] - 2 * r
+    x = sum(k[i] * img[..., i:i + w] for i in range(2 * r + 1))
+    h = x.shape[-2]
+    x = np.concatenate([np.repeat(x[..., :1, :], r, axis=-2), x, np.repeat(x[..., -1:, :], r, axis=-2)], axis=-2)
+    return sum(k[i] * x[..., i:i + h, :] for i in range(2 * r + 1))
+
+
 def _render_batch(scenes, offsets, width: int, height: int) -> np.ndarray:
     """Render same-size views of possibly different scenes, vectorised per family."""
     out = np.empty((len(scenes), height, width, 3), np.uint8)
-    offsets = np.asarray(offsets, np.int64)
+    offsets = np.asarray(offsets, np.int64) - _BLUR_RADIUS
+    width += 2 * _BLUR_RADIUS          # side margins for the camera blur
     by_family: dict[str, list[int]] = {}
     for i, s in enumerate(scenes):
         by_family.setdefault(s.family, []).append(i)
@@ -632,8 +651,9 @@ def _render_batch(scenes, offsets, width: int, height: int) -> np.ndarray:
             tint = tint.T.reshape(3, -1, 1, 1) * (1 + PALETTE_JITTER * (2 * np.stack(
                 [c.rand(200 + ch) for ch in range(3)]) - 1))
             c.img *= tint
-            np.clip(c.img * 255 + 0.5, 0, 255, out=c.img)
-            out[part] = c.img.transpose(1, 2, 3, 0)
+            img = _camera_blur(c.img)
+            np.clip(img * 255 + 0.5, 0, 255, out=img)
+            out[part] = img.transpose(1, 2, 3, 0)
     return out
 
 

@@ -243,7 +243,8 @@ def test_run_is_resumable(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- the HTML checker
 
-PAGE = """<!DOCTYPE html><html><head><link rel="stylesheet" href="../../_static/s.css"></head><body>
+PAGE = """<!DOCTYPE html><html><head><link rel="stylesheet" href="../../_static/s.css">
+<script src="../../_static/mathjax/tex-chtml.js"></script><script>var inline = 1;</script></head><body>
 <nav><img src="../../_static/logo.png" alt="logo"></nav>
 <main id="main-content" class="bd-main"><article class="bd-article" role="main">
 <h1>Chapter</h1><p>Text<br>more</p>{body}
@@ -256,6 +257,8 @@ def _fake_build(tmp_path: Path) -> Path:
     (build / "_images").mkdir()
     (build / "_static").mkdir()
     (build / "_static" / "logo.png").write_bytes(b"png")
+    (build / "_static" / "mathjax").mkdir()
+    (build / "_static" / "mathjax" / "tex-chtml.js").write_text("// mathjax")
     (build / "index.html").write_text("<html></html>")
     for stem in book.CHAPTERS:
         (build / "_images" / f"{stem}.png").write_bytes(b"png")
@@ -297,6 +300,17 @@ def test_check_html_requires_figures_and_tables(tmp_path):
     assert any("06_runtime" in p and "no <table>" in p for p in problems), problems
     assert any("05_syncdiffusion" in p and "remote" in p for p in problems), problems
     assert book.check_html(tmp_path / "nowhere")  # no build at all is a problem too
+
+
+def test_check_html_flags_remote_or_missing_scripts(tmp_path):
+    build = _fake_build(tmp_path)
+    page = build / "book" / "chapters" / "02_guided_fusion.html"
+    page.write_text(page.read_text().replace("../../_static/mathjax/tex-chtml.js",
+                                             "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js"))
+    (build / "_static" / "mathjax" / "tex-chtml.js").unlink()
+    problems = book.check_html(build)
+    assert any("02_guided_fusion" in p and "script" in p and "remote" in p for p in problems), problems
+    assert sum("tex-chtml.js" in p and "does not exist" in p for p in problems) == len(book.CHAPTERS) - 1, problems
 
 
 def test_check_cli(tmp_path, capsys):

@@ -53,3 +53,29 @@ def test_deterministic_and_resumes(trained, tmp_path):
 def test_bad_config():
     with pytest.raises(ValueError, match="steps"):
         train_embedded("/tmp/never", TrainConfig(vae_steps=0))
+
+
+def test_whitening_keeps_reconstructions_and_standardises_latents():
+    import numpy as np
+
+    from gvcf import world
+    from gvcf.training import build_vae, latent_moments, to_unit, whiten_latents
+
+    cfg = TrainConfig(vae_channels=(8, 16, 16), eval_views=8)
+    torch.manual_seed(0)
+    vae = build_vae(cfg).eval()
+    x = to_unit(world.sample_views(np.random.default_rng(1), 8, 64)[0])
+    with torch.no_grad():
+        before = vae.encode(x).latent_dist
+        rec = vae.decode(before.mean).sample
+        mean, std = latent_moments(vae, cfg, n=64)
+        assert (std - 1).abs().max() > 0.1 or mean.abs().max() > 0.1   # the random VAE is not already white
+        whiten_latents(vae, mean, std)
+        after = vae.encode(x).latent_dist
+        torch.testing.assert_close(after.mean, (before.mean - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1),
+                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(after.std, before.std / std.view(1, -1, 1, 1), rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(vae.decode(after.mean).sample, rec, rtol=1e-4, atol=1e-5)
+        m2, s2 = latent_moments(vae, cfg, n=64)
+    torch.testing.assert_close(m2, torch.zeros_like(m2), atol=1e-4, rtol=0)
+    torch.testing.assert_close(s2, torch.ones_like(s2), atol=1e-4, rtol=0)
