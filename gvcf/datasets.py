@@ -230,33 +230,61 @@ def crop_dataset(src: str | os.PathLike, dst: str | os.PathLike, size: int, rank
     return n
 
 
+def load_named_features(path: Path) -> dict[str, np.ndarray]:
+    """file name -> its (k, d) feature rows, from a file written by save_named_features; {} if absent or unreadable
+    (a stale or foreign file is recomputed, never trusted)."""
+    if not Path(path).exists():
+        return {}
+    try:
+        with np.load(path) as data:
+            names, counts, feats = [str(n) for n in data["names"]], data["counts"], data["features"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+    return {n: feats[starts[i]:starts[i + 1]] for i, n in enumerate(names)}
+
+
+def save_named_features(path: Path, store: dict[str, np.ndarray]) -> None:
+    """Write {file name: (k, d) rows} atomically; the one feature-cache format of the package."""
+    keys = sorted(store)
+    save_npz_atomic(Path(path), names=np.array(keys, dtype=str), counts=np.array([len(store[k]) for k in keys], np.int64),
+                    features=np.concatenate([store[k] for k in keys]) if keys else np.zeros((0, 2048), np.float32))
+
+
 def folder_features(folder: str | os.PathLike, extractor=None, mode: str = "clean", batch_size: int = 64,
                     rank: int = 0, world_size: int = 1) -> np.ndarray:
     """Inception features ("clean" or "pytorch_fid") of every image in a folder, streamed in batches and cached
-    next to the images. Each rank computes its shard into its own file; rank 0 (or a single process) joins them."""
+    next to the images by file name, so only new files are embedded. Each rank computes its shard into its own
+    file; rank 0 (or a single process) joins them."""
     from .inception import InceptionFeatures
 
     folder = Path(folder)
     files = list(iter_image_files(folder))
     whole = folder / FEATURES.format(name=f"inception-{mode}")
-    if whole.exists():
-        cached = np.load(whole)
-        if list(cached["files"]) == [f.name for f in files]:
-            return cached["features"]
-    extractor = extractor or InceptionFeatures(batch_size=batch_size)
+    known = load_named_features(whole)
+    if all(f.name in known for f in files):
+        return np.concatenate([known[f.name] for f in files]) if files else np.zeros((0, 2048), np.float32)
     part_name = lambda r: folder / FEATURES.format(name=f"inception-{mode}-rank{r:04d}-of-{world_size:04d}")
     mine = shard(files, rank, world_size)
-    part = part_name(rank)
-    if not part.exists() or list(np.load(part)["files"]) != [f.name for f in mine]:   # missing or stale shard
-        feats = extractor([str(f) for f in mine], mode=mode)   # loads and embeds one batch at a time
-        save_npz_atomic(part_name(rank), files=np.array([f.name for f in mine]), features=feats)
+    store = {**known, **load_named_features(part_name(rank))}
+    todo = [f for f in mine if f.name not in store]
+    if todo:
+        extractor = extractor or InceptionFeatures(batch_size=batch_size)
+        feats = extractor([str(f) for f in todo], mode=mode)   # loads and embeds one batch at a time
+        part = {f.name: store[f.name] for f in mine if f.name in store}
+        part.update({f.name: feats[i:i + 1] for i, f in enumerate(todo)})
+        save_named_features(part_name(rank), part)
+        store.update(part)
     if rank != 0:
-        return np.load(part_name(rank))["features"]
-    parts = [np.load(part_name(r)) for r in range(world_size)]
-    by_name = {n: f for p in parts for n, f in zip(p["files"], p["features"])}
-    features = np.stack([by_name[f.name] for f in files])
-    save_npz_atomic(whole, files=np.array([f.name for f in files]), features=features)
-    return features
+        return np.concatenate([store[f.name] for f in mine])
+    for r in range(1, world_size):
+        store.update(load_named_features(part_name(r)))
+    missing = [f.name for f in files if f.name not in store]
+    if missing:
+        raise RuntimeError(f"{folder}: no features for {len(missing)} files (e.g. {missing[0]}): "
+                           f"run every rank of {world_size} before joining on rank 0")
+    save_named_features(whole, {f.name: store[f.name] for f in files})
+    return np.concatenate([store[f.name] for f in files])
 
 
 def save_npz_atomic(path: Path, **arrays) -> None:

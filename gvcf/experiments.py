@@ -340,15 +340,7 @@ def _features(images: Sequence, size: int, mode: str, device: str, cache: Path |
     """Inception features of every native tile of `images` (files or arrays). With `cache` (an .npz path) and file
     images, features are stored per file name and only new files are computed."""
     named = cache is not None and all(isinstance(im, (str, os.PathLike)) for im in images)
-    store: dict[str, np.ndarray] = {}
-    if named and cache.exists():
-        try:
-            with np.load(cache) as data:
-                starts = np.concatenate([[0], np.cumsum(data["counts"])])
-                feats = data["features"]
-                store = {str(n): feats[starts[i]:starts[i + 1]] for i, n in enumerate(data["names"])}
-        except (OSError, ValueError, KeyError):
-            store = {}
+    store = datasets.load_named_features(cache) if named else {}
     names = [Path(im).name for im in images] if named else []
     todo = [im for im, n in zip(images, names) if n not in store] if named else list(images)
     if todo:
@@ -360,9 +352,7 @@ def _features(images: Sequence, size: int, mode: str, device: str, cache: Path |
         for i, im in enumerate(todo):
             store[Path(im).name] = feats[starts[i]:starts[i + 1]]
         try:
-            keys = sorted(store)
-            datasets.save_npz_atomic(cache, names=np.array(keys), counts=np.array([len(store[k]) for k in keys]),
-                                     features=np.concatenate([store[k] for k in keys]) if keys else np.zeros((0, 2048)))
+            datasets.save_named_features(cache, store)
         except OSError:
             pass   # a read-only dataset folder: features are recomputed next time
     return np.concatenate([store[n] for n in names])

@@ -72,7 +72,7 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     out["adherence"] = {f: float(conf[i, i] / conf[i].sum()) for i, f in enumerate(world.FAMILIES)}
     out["confusion"] = conf.tolist()
     out["real_classifier_accuracy"] = float((nearest_centroid(real_f, labels, real_f) == labels).mean())
-    # the same adherence with DDPM: a smaller check (the undertrained model follows prompts far better with DDPM)
+    # the same adherence with DDPM: a smaller check, since the book samples with both
     k = q["ddpm_views"]
     ddpm = np.concatenate([gvcf.generate_views(model, p, [gvcf.derive_seed(seed, f"ddpm-check/{p}/{j}") for j in range(k)],
                                                sampler="ddpm", steps=DDPM_CHECK_STEPS) for p in world.PAPER_PROMPTS])

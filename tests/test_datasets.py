@@ -158,3 +158,31 @@ def test_default_steps_resolve_to_the_same_images():
     a = DatasetConfig(method="gf", sampler="ddim", steps=None)
     b = DatasetConfig(method="gf", sampler="ddim", steps=50)
     assert a.steps == 50 and a.items() == b.items()
+
+
+def test_folder_features_embed_only_new_files(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    calls = []
+
+    def extractor(paths, mode):   # a stand-in network: the image's mean colour, tiled to 2048 columns
+        calls.append([Path(p).name for p in paths])
+        return np.stack([np.resize(np.asarray(Image.open(p), np.float32).mean((0, 1)), 2048) for p in paths])
+
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    for k in range(3):
+        Image.fromarray(np.full((8, 8, 3), 10 * k, np.uint8)).save(folder / f"{k}.png")
+    first = datasets.folder_features(folder, extractor=extractor)
+    assert calls == [["0.png", "1.png", "2.png"]] and first[:, 0].tolist() == [0, 10, 20]
+    Image.fromarray(np.full((8, 8, 3), 30, np.uint8)).save(folder / "3.png")
+    again = datasets.folder_features(folder, extractor=extractor)
+    assert calls[1:] == [["3.png"]]                           # only the new file is embedded
+    np.testing.assert_array_equal(again[:3], first)
+    assert again[3, 0] == 30
+    assert datasets.folder_features(folder, extractor=extractor) is not None and len(calls) == 2   # all cached
+    for cache in folder.glob("features-*.npz"):                    # corrupted caches are recomputed, not trusted
+        cache.write_bytes(b"not a zip")
+    np.testing.assert_array_equal(datasets.folder_features(folder, extractor=extractor), again)
+    assert calls[2:] == [["0.png", "1.png", "2.png", "3.png"]]
