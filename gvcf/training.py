@@ -345,6 +345,15 @@ def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str 
         raise ValueError(f"vae_steps and unet_steps must be positive, got {cfg.vae_steps}, {cfg.unet_steps}")
     work = Path(work) if work else out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
+    # checkpoints only resume the run that made them: a work folder of another config is refused, not mixed in
+    stamp, config = work / "train_config.json", json.dumps(dataclasses.asdict(cfg), indent=1)
+    if stamp.exists() and json.loads(stamp.read_text()) != json.loads(config):
+        theirs = json.loads(stamp.read_text())
+        diff = sorted(k for k in {**theirs, **json.loads(config)} if theirs.get(k) != json.loads(config).get(k))
+        raise ValueError(f"work: {work} holds checkpoints of another training config (differs in {diff}); "
+                         f"delete it or pass another work folder")
+    if not stamp.exists():
+        stamp.write_text(config)
     out.mkdir(parents=True, exist_ok=True)
     log = _Log(out / "training_log.csv")
     with torch.random.fork_rng(devices=[]):

@@ -55,6 +55,17 @@ def test_bad_config():
         train_embedded("/tmp/never", TrainConfig(vae_steps=0))
 
 
+def test_refuses_to_resume_another_configs_checkpoints(trained, tmp_path):
+    import dataclasses
+
+    out, _ = trained
+    work = out.with_name(out.name + ".work")
+    assert (work / "train_config.json").exists()
+    other = dataclasses.replace(SMOKE, unet_steps=5)
+    with pytest.raises(ValueError, match=r"work: .*another training config.*unet_steps"):
+        train_embedded(out, other, progress=False)
+
+
 def test_whitening_keeps_reconstructions_and_standardises_latents():
     import numpy as np
 
