@@ -24,8 +24,11 @@ def test_saves_a_stable_diffusion_folder(trained):
     out, stats = trained
     for sub in ("tokenizer", "text_encoder", "unet", "vae", "scheduler"):
         assert (out / sub).is_dir()
-    pipe = StableDiffusionPipeline.from_pretrained(out)
+    # weights are stored in float16; transformers keeps that dtype unless told, so diffusers users pass float32
+    pipe = StableDiffusionPipeline.from_pretrained(out, torch_dtype=torch.float32)
     assert pipe.tokenizer("A beach with palm trees").input_ids[:3] == [49406, 320, 2117]
+    image = pipe("A beach with palm trees", num_inference_steps=2, output_type="np").images[0]
+    assert image.shape == (64, 64, 3)   # diffusers' own pipeline runs the folder, pooled text path included
     model = gvcf.load_model(str(out), device="cpu")
     assert model.native_size == 64 and model.vae_scale_factor == 4 and model.latent_channels == 4
     assert model.vae.config.scaling_factor == pytest.approx(1 / stats["latent_std"])
