@@ -99,11 +99,19 @@ def resolve_dirs(params: dict, root: str | os.PathLike = ".") -> dict:
 
 
 def run_hash(source: Path, params: dict, kernel: str) -> str:
-    """Hash of the source notebook's bytes, the (unresolved) parameters and the kernel name."""
+    """Hash of everything a chapter's output depends on: the source notebook's bytes, the (unresolved) parameters,
+    the kernel name, the gvcf package's code, and the model (the bundled model by a hash of its weights), so a
+    retrained model or a changed package reruns the chapter (its cached images are reused where still valid)."""
+    from .experiments import model_tag
+
     h = hashlib.sha256()
     h.update(source.read_bytes())
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     h.update(kernel.encode())
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    h.update(model_tag(str(params.get("model", "embedded"))).encode())
     return h.hexdigest()
 
 

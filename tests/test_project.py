@@ -229,6 +229,11 @@ def test_run_is_resumable(tmp_path, monkeypatch):
         "common: {n_per_prompt: 2, dataset_dir: results/d}\n02_guided_fusion: {n_per_prompt: 5}\n")
     assert [r["status"] for r in book.run("book", root=root)] == ["skipped", "ran"]
     assert [r["status"] for r in book.run("book", ["01_overview"], root=root, force=True)] == ["ran"]
+    # a retrained bundled model (another weights hash) reruns every chapter
+    import gvcf.experiments
+    monkeypatch.setattr(gvcf.experiments, "model_tag", lambda name: f"{name}@retrained")
+    assert [r["status"] for r in book.run("book", root=root)] == ["ran", "ran"]
+    assert [r["status"] for r in book.run("book", root=root)] == ["skipped", "skipped"]
     # a failing chapter is reported at the end; the last good output and its record stay
     before = (out / "02_guided_fusion.run.json").read_text()
     monkeypatch.setattr(book, "_execute", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
