@@ -234,6 +234,11 @@ clean-fid's own extractor; see `docs_notes/evaluation.md`).
 ## Samples (GF + DDIM-{m["ddim_steps"]}, seed 0, one per paper prompt)
 ![samples](samples.png)
 
+## Use
+`gvcf.load_model("embedded")`, or diffusers directly:
+`StableDiffusionPipeline.from_pretrained("data/models/gvcf-world-64", torch_dtype=torch.float32)` (the weights are
+stored in float16, and transformers would otherwise keep the text encoder in float16 beside a float32 UNet).
+
 ## Limits
 - It knows only the procedural world: ten scene families and the vocabulary of the caption grammar. Other prompts
   tokenize as in Stable Diffusion but map to untrained embeddings.
