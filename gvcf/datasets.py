@@ -273,7 +273,8 @@ def folder_features(folder: str | os.PathLike, extractor=None, mode: str = "clea
         feats = extractor([str(f) for f in todo], mode=mode)   # loads and embeds one batch at a time
         part = {f.name: store[f.name] for f in mine if f.name in store}
         part.update({f.name: feats[i:i + 1] for i, f in enumerate(todo)})
-        save_named_features(part_name(rank), part)
+        if world_size > 1:   # a single process writes only the whole folder's file below
+            save_named_features(part_name(rank), part)
         store.update(part)
     if rank != 0:
         return np.concatenate([store[f.name] for f in mine])

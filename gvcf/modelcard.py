@@ -1,6 +1,7 @@
 """Measure the bundled model's quality bars and write its model card (README.md, samples.png, loss.png)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -43,14 +44,13 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     import gvcf
     from .inception import InceptionFeatures
     from .metrics import fid
-    from .training import TrainConfig, evaluate_vae
+    from .training import evaluate_vae, load_config
 
     q = QUICK if quick else dict(fid_per_prompt=FID_PER_PROMPT, adherence_per_prompt=ADHERENCE_PER_PROMPT,
                                  eval_views=256, ddim_steps=FULL_DDIM_STEPS, ddpm_views=8)
     model = gvcf.load_model(str(model_dir), device="cpu")
-    cfg = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in
-                         json.loads((Path(model_dir) / "train_config.json").read_text()).items()})
-    out: dict = {"vae_psnr_db": evaluate_vae(model.vae, cfg.__class__(**{**cfg.__dict__, "eval_views": q["eval_views"]}))}
+    cfg = load_config(Path(model_dir) / "train_config.json")
+    out: dict = {"vae_psnr_db": evaluate_vae(model.vae, dataclasses.replace(cfg, eval_views=q["eval_views"]))}
     n = q["fid_per_prompt"]
     features = InceptionFeatures()
     gen, real, labels = [], [], []

@@ -64,6 +64,17 @@ class TrainConfig:
     save_dtype: str = "float16"         # halves the committed size; loaded back as float32
 
 
+def save_config(cfg: TrainConfig, path: Path) -> None:
+    """train_config.json: the config a model or a work folder was made with."""
+    Path(path).write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+
+
+def load_config(path: Path) -> TrainConfig:
+    """The TrainConfig written by save_config (JSON lists back to tuples)."""
+    data = json.loads(Path(path).read_text())
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
 def _norm_groups(channels: tuple[int, ...]) -> int:
     return math.gcd(*channels, 16)
 
@@ -322,7 +333,7 @@ def save_pipeline(out: Path, vae, text_encoder, tokenizer, unet, latent_std: flo
     # Ship vocab.json + merges.txt as SD 2 does; tokenizer.json (3.6 MB) is rebuilt from them on load.
     (tmp / "tokenizer" / "tokenizer.json").unlink(missing_ok=True)
     write_clip_vocab(tmp / "tokenizer")
-    (tmp / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    save_config(cfg, tmp / "train_config.json")
     for name in ("training_log.csv",):
         if (out / name).exists():
             os.replace(out / name, tmp / name)
@@ -346,14 +357,15 @@ def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str 
     work = Path(work) if work else out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
     # checkpoints only resume the run that made them: a work folder of another config is refused, not mixed in
-    stamp, config = work / "train_config.json", json.dumps(dataclasses.asdict(cfg), indent=1)
-    if stamp.exists() and json.loads(stamp.read_text()) != json.loads(config):
-        theirs = json.loads(stamp.read_text())
-        diff = sorted(k for k in {**theirs, **json.loads(config)} if theirs.get(k) != json.loads(config).get(k))
-        raise ValueError(f"work: {work} holds checkpoints of another training config (differs in {diff}); "
-                         f"delete it or pass another work folder")
-    if not stamp.exists():
-        stamp.write_text(config)
+    stamp = work / "train_config.json"
+    if stamp.exists():
+        theirs = load_config(stamp)
+        diff = [f.name for f in dataclasses.fields(cfg) if getattr(theirs, f.name) != getattr(cfg, f.name)]
+        if diff:
+            raise ValueError(f"work: {work} holds checkpoints of another training config (differs in {diff}); "
+                             f"delete it or pass another work folder")
+    else:
+        save_config(cfg, stamp)
     out.mkdir(parents=True, exist_ok=True)
     log = _Log(out / "training_log.csv")
     with torch.random.fork_rng(devices=[]):
