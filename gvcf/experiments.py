@@ -244,15 +244,16 @@ _INCEPTION: dict = {}
 
 
 def model_tag(name: str) -> str:
-    """The model's name in image-set keys. The bundled model carries a hash of its weights, so images made by an
-    earlier (or a stand-in) bundled model are never taken for the current one's."""
+    """The model's name in image-set keys. The bundled model carries a hash of what defines it (model_index.json
+    and every file of its components: weights, configs, scheduler, tokenizer), so images made by an earlier (or a
+    stand-in) bundled model, or under another scheduler config, are never taken for the current one's."""
     from .models import EMBEDDED, EMBEDDED_FOLDER, models_root
 
     if name != EMBEDDED:
         return name
     folder = models_root() / EMBEDDED_FOLDER
     h = hashlib.sha256()
-    for p in sorted(folder.glob("*/*.safetensors")) + sorted(folder.glob("*/*.bin")):
+    for p in [folder / "model_index.json"] + sorted(p for p in folder.glob("*/*") if p.is_file()):
         h.update(p.relative_to(folder).as_posix().encode())
         h.update(p.read_bytes())
     return f"{EMBEDDED}@{h.hexdigest()[:12]}"

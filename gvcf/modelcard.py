@@ -190,7 +190,7 @@ through a camera blur (Gaussian, {world.CAMERA_BLUR} px), as a photo does: witho
 | VAE | AutoencoderKL, blocks {cfg["vae_channels"]}, factor {2 ** (len(cfg["vae_channels"]) - 1)}, {cfg["latent_channels"]} latent channels, whitened per channel | {m["params"]["vae"]:,} |
 | UNet | UNet2DConditionModel, blocks {cfg["unet_channels"]}, cross-attention at 8x8 and 4x4{pooled}, sample size 16 | {m["params"]["unet"]:,} |
 | text | CLIPTextModel, hidden {cfg["text_hidden"]}, {cfg["text_layers"]} layers, real CLIP BPE tokenizer (49,408 tokens) | {m["params"]["text_encoder"]:,} |
-| scheduler | SD 2's: 1,000 steps, scaled-linear betas 0.00085-0.012, epsilon prediction | |
+| scheduler | SD 2's: 1,000 steps, scaled-linear betas 0.00085-0.012, epsilon prediction, `clip_sample: false` | |
 
 Native view 64 x 64 px (latents 16 x 16 x 4); panoramas 64 x 448 mirror the paper's 512 x 3584 and stride 48 px its
 384. The VAE's latents are whitened: each channel's mean and standard deviation over the world (measured after VAE
@@ -238,6 +238,9 @@ clean-fid's own extractor; see `docs_notes/evaluation.md`).
 `gvcf.load_model("embedded")`, or diffusers directly:
 `StableDiffusionPipeline.from_pretrained("data/models/gvcf-world-64", torch_dtype=torch.float32)` (the weights are
 stored in float16, and transformers would otherwise keep the text encoder in float16 beside a float32 UNet).
+The scheduler file says `clip_sample: false`, as SD 2's does. Keep it when you swap schedulers
+(`DDIMScheduler.from_config(pipe.scheduler.config)` does): DDIM and DDPM otherwise default to clamping the predicted
+x_0 to [-1, 1], which suits pixels but not latents of unit variance, and every prompt then comes out as one haze.
 
 ## Limits
 - It knows only the procedural world: ten scene families and the vocabulary of the caption grammar. Other prompts

@@ -29,7 +29,9 @@ SD2_SCHEDULE = dict(
     steps_offset=1, prediction_type="epsilon", timestep_spacing="leading",
 )
 # SD 2 ships a PNDM scheduler config; these keys ride along so DDIMScheduler.from_config(...) matches SD 2 exactly.
-SD2_SCHEDULER_EXTRA = dict(set_alpha_to_one=False, skip_prk_steps=True)
+# clip_sample=False matters: DDIM and DDPM default to clipping x_0 to [-1, 1], which is right for pixels but
+# flattens latents (std 1) into a haze as soon as guidance pushes x_0 past 1; SD 2's file says false too.
+SD2_SCHEDULER_EXTRA = dict(clip_sample=False, set_alpha_to_one=False, skip_prk_steps=True)
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,8 @@ def save_pipeline(out: Path, vae, text_encoder, tokenizer, unet, latent_std: flo
     dtype = getattr(torch, cfg.save_dtype)
     pipe = StableDiffusionPipeline(
         vae=vae.to(dtype), text_encoder=text_encoder.to(dtype), tokenizer=tokenizer, unet=unet.to(dtype),
-        scheduler=PNDMScheduler(**SD2_SCHEDULE, **SD2_SCHEDULER_EXTRA), safety_checker=None, feature_extractor=None,
+        scheduler=PNDMScheduler.from_config({**SD2_SCHEDULE, **SD2_SCHEDULER_EXTRA}),
+        safety_checker=None, feature_extractor=None,
         requires_safety_checker=False,
     )
     tmp = out.with_name(out.name + ".tmp")

@@ -269,3 +269,21 @@ def test_runtime_table_beside_the_paper(tiny_folder, tmp_path):
     assert shown.loc["Elastic", "ours, s"] == E.NOT_REPRODUCED and shown.loc["Sync", "paper ÷ MD"] == "10.5"
     assert shown.loc["MD", "ours ÷ MD"] == "1.0" and "±" in shown.loc["VCF", "ours, s"]
     assert "caveat" not in S.caveat() and "not comparable" in S.caveat()
+
+
+def test_model_tag_follows_everything_that_defines_the_bundled_model(tmp_path, monkeypatch):
+    import gvcf.models
+    from gvcf.experiments import model_tag
+
+    folder = tmp_path / gvcf.models.EMBEDDED_FOLDER
+    for rel, text in {"model_index.json": "{}", "unet/diffusion_pytorch_model.safetensors": "w",
+                      "scheduler/scheduler_config.json": '{"clip_sample": true}', "README.md": "card"}.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    monkeypatch.setattr(gvcf.models, "models_root", lambda: tmp_path)
+    tag = model_tag("embedded")
+    assert tag.startswith("embedded@") and model_tag("some/hub-id") == "some/hub-id"
+    (folder / "README.md").write_text("a re-measured card")        # documentation: the same model
+    assert model_tag("embedded") == tag
+    (folder / "scheduler/scheduler_config.json").write_text('{"clip_sample": false}')   # another sampler: not
+    assert model_tag("embedded") != tag

@@ -35,6 +35,7 @@ def test_saves_a_stable_diffusion_folder(trained):
     r = gvcf.generate(model, "a mountain range at night", width=128, stride=48, sampler="ddim", steps=2, progress=False)
     assert r.image.size == (128, 64)
     assert json.loads((out / "train_config.json").read_text())["unet_steps"] == 3
+    assert json.loads((out / "scheduler" / "scheduler_config.json").read_text())["clip_sample"] is False
 
 
 def test_deterministic_and_resumes(trained, tmp_path):
