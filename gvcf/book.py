@@ -81,12 +81,33 @@ def check_profile(data: dict, stems, name: str = "profile") -> None:
                          f"{sorted(known)}")
 
 
-def merge_params(profile_data: dict, stem: str, profile: str) -> dict:
-    """Parameters for one notebook: common, then the notebook's own section, then profile=<name>."""
-    params = dict(profile_data.get("common") or {})
+def merge_params(profile_data: dict, stem: str, profile: str, declared=None) -> dict:
+    """Parameters for one notebook: common, then the notebook's own section, then profile=<name>.
+
+    declared: the names in the notebook's `parameters` cell; when given, a `common` entry the notebook lacks is
+    left out (papermill would warn about it), while the notebook's own section is passed whole, typos included.
+    """
+    params = {k: v for k, v in (profile_data.get("common") or {}).items() if declared is None or k in declared}
     params.update(profile_data.get(stem) or {})
     params["profile"] = profile
     return params
+
+
+def declared_parameters(source: Path) -> set[str] | None:
+    """Names assigned in a notebook's `parameters`-tagged cell; None when it has no such cell (or no file)."""
+    import ast
+
+    import nbformat
+
+    if not Path(source).exists():
+        return None
+    for cell in nbformat.read(str(source), as_version=4).cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse(cell.source)
+            return {t.id for node in ast.walk(tree) if isinstance(node, (ast.Assign, ast.AnnAssign))
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(t, ast.Name)}
+    return None
 
 
 def resolve_dirs(params: dict, root: str | os.PathLike = ".") -> dict:
@@ -157,7 +178,7 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
         source = root / NOTEBOOKS_DIR / f"{stem}.ipynb"
         target = out / f"{stem}.ipynb"
         record_path = out / f"{stem}{RECORD_SUFFIX}"
-        params = merge_params(data, stem, profile)
+        params = merge_params(data, stem, profile, declared_parameters(source))
         digest = run_hash(source, params, kernel)
         if not force and target.exists() and record_path.exists():
             try:
@@ -335,7 +356,9 @@ def main(argv=None) -> int:
     if args.command == "params":
         data = load_profile(args.profile)
         stems = args.notebooks or discover() or list(CHAPTERS)
-        print(json.dumps({_stem(s): merge_params(data, _stem(s), args.profile) for s in stems}, indent=1))
+        print(json.dumps({_stem(s): merge_params(data, _stem(s), args.profile,
+                                                 declared_parameters(NOTEBOOKS_DIR / f"{_stem(s)}.ipynb"))
+                          for s in stems}, indent=1))
         return 0
     problems = check_html(args.build_dir)
     for prob in problems:

@@ -33,9 +33,9 @@ def cmd_train(args) -> None:
     from .training import TrainConfig, train_embedded
 
     overrides = {k: v for k, v in dict(seed=args.seed, vae_steps=args.vae_steps, unet_steps=args.unet_steps,
-                                       n_latents=args.n_latents).items() if v is not None}
+                                       decoder_steps=args.decoder_steps, n_latents=args.n_latents).items() if v is not None}
     if args.smoke:
-        overrides = dict(vae_steps=4, unet_steps=4, n_latents=500, eval_views=16, checkpoint_every=2) | overrides
+        overrides = dict(vae_steps=4, unet_steps=4, decoder_steps=4, n_latents=500, eval_views=16, checkpoint_every=2) | overrides
     cfg = dataclasses.replace(TrainConfig(), **overrides)
     print(json.dumps(train_embedded(args.out, cfg, work=args.work), indent=1))
 
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--vae-steps", type=int, default=None)
     t.add_argument("--unet-steps", type=int, default=None)
+    t.add_argument("--decoder-steps", type=int, default=None, help="decoder fine-tune steps (0 skips it)")
     t.add_argument("--n-latents", type=int, default=None)
     t.add_argument("--smoke", action="store_true", help="a few steps only (CI)")
     t.set_defaults(func=cmd_train)

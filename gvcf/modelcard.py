@@ -13,7 +13,7 @@ from . import world
 
 FID_PER_PROMPT = 100            # 10 prompts -> 1,000 generated and 1,000 real single views
 ADHERENCE_PER_PROMPT = 64       # views per family scored by the classifier
-FULL_DDIM_STEPS = 25          # DDIM steps for the card's generated views and panoramas
+FULL_DDIM_STEPS = 50          # DDIM steps for the card's generated views and panoramas (the paper's DDIM-50)
 DDPM_CHECK_STEPS = 50         # DDPM steps for the smaller DDPM adherence check
 QUICK = dict(fid_per_prompt=8, adherence_per_prompt=8, eval_views=16, ddim_steps=10, ddpm_views=2)
 NIGHT_PROMPT, NOON_PROMPT = "A beach with palm trees at night", "A beach with palm trees"
@@ -65,6 +65,11 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     gen_f, real_f = features(np.concatenate(gen)), features(np.concatenate(real))
     out["fid_1000"] = fid(real_f, gen_f)
     out["n_fid"] = len(gen_f)
+    # two reference points for that FID: a second set of real views (the floor at this sample size) and the same
+    # views through the VAE (what the autoencoder alone costs, whatever the UNet does)
+    other = np.concatenate([world.real_views(p, n, seed=seed + 2) for p in world.PAPER_PROMPTS])
+    out["fid_real_vs_real"] = fid(real_f, features(other))
+    out["fid_vae_reconstruction"] = fid(real_f, features(vae_roundtrip(model.vae, other)))
     # prompt adherence: the first ADHERENCE_PER_PROMPT generated views of each prompt, nearest real centroid
     keep = np.concatenate([np.arange(i * n, i * n + min(n, q["adherence_per_prompt"])) for i in range(len(gen))])
     pred = nearest_centroid(real_f, labels, gen_f[keep])
@@ -97,6 +102,16 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     return out
 
 
+@torch.no_grad()
+def vae_roundtrip(vae, images: np.ndarray, batch: int = 100) -> np.ndarray:
+    """uint8 (n, h, w, 3) views encoded (posterior mode) and decoded by the VAE."""
+    from .training import to_unit
+
+    x = to_unit(images)
+    rec = torch.cat([vae.decode(vae.encode(b).latent_dist.mode()).sample for b in x.split(batch)])
+    return ((rec.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def sample_grid(model_dir: str | Path, path: Path, seed: int = 0, steps: int = 50) -> None:
     """One GF + DDIM panorama per paper prompt, stacked, each labelled."""
     import matplotlib
@@ -124,8 +139,9 @@ def loss_plot(model_dir: Path, path: Path) -> None:
     import pandas as pd
 
     log = pd.read_csv(model_dir / "training_log.csv")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
-    for ax, stage in zip(axes, ("vae", "unet")):
+    stages = [s for s in ("vae", "unet", "decoder") if (log.stage == s).any()]
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.5 * len(stages), 3), squeeze=False)
+    for ax, stage in zip(axes[0], stages):
         part = log[log.stage == stage]
         ax.plot(part.step, part.loss, lw=0.6)
         ax.plot(part.step, part.loss.rolling(20, min_periods=1).mean(), lw=1.5)
@@ -168,6 +184,13 @@ def render(model_dir: Path, m: dict) -> None:
         + ", ".join(f"{k} {v:.0%}" for k, v in d["adherence"].items())
         + f" (mean {np.mean(list(d['adherence'].values())):.0%}); the night city's mean pixel is "
         f"{d['mean_pixel_city_night']:.0f} against {d['mean_pixel_palm_beach']:.0f} for the beach at noon.")
+    fid_refs = "" if "fid_real_vs_real" not in m else (
+        f'| reference: FID of {m["n_fid"]:,} other real views (the floor at this sample size) | | {m["fid_real_vs_real"]:.2f} |\n'
+        f'| reference: FID of those views through the VAE (the autoencoder alone) | | {m["fid_vae_reconstruction"]:.2f} |\n')
+    decoder_text = "" if not cfg.get("decoder_steps") else (
+        f', then the decoder alone {cfg["decoder_steps"]} steps (batch {cfg["decoder_batch"]}, full views, lr '
+        f'{cfg["decoder_lr"]:g}, L1 + {cfg["decoder_lpips_weight"]:g} LPIPS-alex; the encoder is frozen, so the '
+        f'latents the UNet learned are unchanged)')
     pooled = " + attention-pooled text added to the time embedding" if cfg.get("pooled_text") else ""
     confusion_table = _markdown_table(["prompted / assigned"] + [str(i) for i in range(len(world.FAMILIES))], conf_rows)
     text = f"""# gvcf-world-64: the bundled model
@@ -204,7 +227,7 @@ the same text embeddings, so `StableDiffusionPipeline` runs the folder unchanged
 `data/models/gvcf-world-64.work/`, a rerun resumes). Stages: VAE {cfg["vae_steps"]} steps (batch {cfg["vae_batch"]},
 {cfg["vae_crop"]} px crops, lr {cfg["vae_lr"]:g}, MSE + L1 + {cfg["vae_kl_weight"]} KL), {cfg["n_latents"]:,} views pre-encoded, UNet + text
 encoder {cfg["unet_steps"]} steps (batch {cfg["unet_batch"]}, Min-SNR-{cfg["min_snr_gamma"]:g} weighting,
-{cfg["caption_dropout"]:.0%} caption dropout for classifier-free guidance, EMA {cfg["ema_decay"]}). Measured time on
+{cfg["caption_dropout"]:.0%} caption dropout for classifier-free guidance, EMA {cfg["ema_decay"]}){decoder_text}. Measured time on
 this 2-core CPU (shared with other work): {minutes:.0f} minutes.
 
 ![loss](loss.png)
@@ -215,7 +238,7 @@ this 2-core CPU (shared with other work): {minutes:.0f} minutes.
 | VAE reconstruction PSNR, held-out 64 px views | >= 28 dB | {m["vae_psnr_db"]:.2f} dB |
 | Prompt adherence, every family (nearest Inception centroid of real views) | >= 80% | min {min(adher.values()):.0%}, mean {np.mean(list(adher.values())):.0%} |
 | FID, {m["n_fid"]:,} generated vs {m["n_fid"]:,} real single views (clean-fid Inception) | <= 30 | {m["fid_1000"]:.2f} |
-| 64 x 448 panorama, GF + DDIM-{m["ddim_steps"]}, CPU | < 60 s | {m["panorama_seconds_gf_ddim"]:.1f} s |
+{fid_refs}| 64 x 448 panorama, GF + DDIM-{m["ddim_steps"]}, CPU | < 60 s | {m["panorama_seconds_gf_ddim"]:.1f} s |
 | "{NIGHT_PROMPT}" darker than "{NOON_PROMPT}" | darker | mean pixel {m["mean_luma_night"]:.0f} vs {m["mean_luma_noon"]:.0f} |
 
 Generated views: DDIM-{m["ddim_steps"]}, guidance 7.5, prompt = the paper's prompt of the family. The classifier is

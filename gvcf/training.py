@@ -63,6 +63,10 @@ class TrainConfig:
     warmup_steps: int = 200
     checkpoint_every: int = 250
     eval_views: int = 256
+    decoder_steps: int = 800            # last, the decoder alone (encoder frozen: latents and UNet stay valid) ...
+    decoder_batch: int = 16             # ... on full views with L1 + LPIPS, which restores the detail MSE blurs
+    decoder_lr: float = 2e-4
+    decoder_lpips_weight: float = 1.0
     save_dtype: str = "float16"         # halves the committed size; loaded back as float32
 
 
@@ -159,6 +163,35 @@ class _Log:
             w.writerow([stage, step, f"{loss:.6f}", f"{seconds:.1f}"])
 
 
+def _descend(opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float) -> None:
+    """One optimizer step on loss at learning rate lr."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def _resume(ckpt: Path, model, opt: torch.optim.Optimizer, gen: torch.Generator) -> int:
+    """Load a {model, opt, gen, step} checkpoint into the objects if it exists; the step to go on from."""
+    if not ckpt.exists():
+        return 0
+    state = torch.load(ckpt, weights_only=False)
+    model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); gen.set_state(state["gen"])
+    return state["step"]
+
+
+def _log_and_save(stage: str, done: int, total: int, loss: float, seconds: float, log: "_Log", every: int,
+                  ckpt: Path, state) -> bool:
+    """Log every 25 steps; checkpoint state() every `every` steps and at the end. True when it saved."""
+    if done % 25 == 0:
+        log.write(stage, done, loss, seconds)
+    if done % every == 0 or done == total:
+        _atomic_save(state(), ckpt)
+        return True
+    return False
+
+
 def _rng(cfg: TrainConfig, stream: str) -> np.random.Generator:
     """Independent, named numpy streams derived from the run seed."""
     return np.random.default_rng([cfg.seed, *stream.encode()])
@@ -171,12 +204,9 @@ def train_vae(cfg: TrainConfig, work: Path, log: _Log, progress: bool = True):
         vae.quant_conv.weight[c:].zero_()
         vae.quant_conv.bias[c:].fill_(cfg.vae_logvar_init)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
-    ckpt, start = work / "vae.pt", 0
+    ckpt = work / "vae.pt"
     gen = torch.Generator().manual_seed(cfg.seed)
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        vae.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); gen.set_state(state["gen"])
-        start = state["step"]
+    start = _resume(ckpt, vae, opt, gen)
     rng = _rng(cfg, f"vae-data-{start}")
     t0 = time.time()
     bar = tqdm(range(start, cfg.vae_steps), desc="VAE", disable=not progress, initial=start, total=cfg.vae_steps)
@@ -189,17 +219,48 @@ def train_vae(cfg: TrainConfig, work: Path, log: _Log, progress: bool = True):
         z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
         rec = vae.decode(z).sample
         loss = F.mse_loss(rec, x) + F.l1_loss(rec, x) + cfg.vae_kl_weight * post.kl().mean()
-        for g in opt.param_groups:
-            g["lr"] = _lr(step, cfg.vae_steps, cfg.vae_lr, cfg.warmup_steps)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _descend(opt, loss, _lr(step, cfg.vae_steps, cfg.vae_lr, cfg.warmup_steps))
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % 25 == 0:
-            log.write("vae", step + 1, loss.item(), time.time() - t0)
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.vae_steps:
-            _atomic_save(dict(model=vae.state_dict(), opt=opt.state_dict(), gen=gen.get_state(), step=step + 1), ckpt)
+        if _log_and_save("vae", step + 1, cfg.vae_steps, loss.item(), time.time() - t0, log, cfg.checkpoint_every, ckpt,
+                         lambda: dict(model=vae.state_dict(), opt=opt.state_dict(), gen=gen.get_state(), step=step + 1)):
             rng = _rng(cfg, f"vae-data-{step + 1}")  # reseed at checkpoints so a resumed run sees the same data
+    return vae.eval()
+
+
+def train_decoder(vae, cfg: TrainConfig, work: Path, log: _Log, progress: bool = True):
+    """Fine-tune post_quant_conv + decoder with L1 + LPIPS(alex) on full views; the encoder is frozen, so the latent
+    space (and any UNet trained on it) is unchanged, as in Stable Diffusion's decoder-only fine-tunes."""
+    from .perceptual import load_lpips
+
+    params = list(vae.post_quant_conv.parameters()) + list(vae.decoder.parameters())
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    lpips = load_lpips("alex")
+    opt = torch.optim.AdamW(params, lr=cfg.decoder_lr, weight_decay=0.0)
+    ckpt = work / "decoder.pt"
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    start = _resume(ckpt, vae, opt, gen)
+    rng = _rng(cfg, f"decoder-data-{start}")
+    t0 = time.time()
+    bar = tqdm(range(start, cfg.decoder_steps), desc="decoder", disable=not progress, initial=start,
+               total=cfg.decoder_steps)
+    for step in bar:
+        images, _, _ = world.sample_views(rng, cfg.decoder_batch, cfg.view_size)
+        x = to_unit(images)
+        with torch.no_grad():
+            post = vae.encode(x).latent_dist
+            z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
+        rec = vae.decode(z).sample
+        loss = F.l1_loss(rec, x) + cfg.decoder_lpips_weight * lpips(rec, x).mean()
+        _descend(opt, loss, _lr(step, cfg.decoder_steps, cfg.decoder_lr, min(cfg.warmup_steps, cfg.decoder_steps // 10)))
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if _log_and_save("decoder", step + 1, cfg.decoder_steps, loss.item(), time.time() - t0, log, cfg.checkpoint_every, ckpt,
+                         lambda: dict(model=vae.state_dict(), opt=opt.state_dict(), gen=gen.get_state(), step=step + 1)):
+            rng = _rng(cfg, f"decoder-data-{step + 1}")
+    for p in params:
+        p.requires_grad_(False)
     return vae.eval()
 
 
@@ -357,6 +418,8 @@ def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str 
     out = Path(out)
     if cfg.vae_steps <= 0 or cfg.unet_steps <= 0:
         raise ValueError(f"vae_steps and unet_steps must be positive, got {cfg.vae_steps}, {cfg.unet_steps}")
+    if cfg.decoder_steps < 0:
+        raise ValueError(f"decoder_steps must be >= 0 (0 skips the decoder fine-tune), got {cfg.decoder_steps}")
     work = Path(work) if work else out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
     # checkpoints only resume the run that made them: a work folder of another config is refused, not mixed in
@@ -384,11 +447,16 @@ def _train(out: Path, cfg: TrainConfig, work: Path, log: _Log, progress: bool) -
     for p in vae.parameters():
         p.requires_grad_(False)
     whiten_latents(vae, *latent_moments(vae, cfg))
-    vae_psnr = evaluate_vae(vae, cfg)
     t_vae = time.time() - t0
     data = encode_dataset(vae, tokenizer, cfg, work, progress)
     unet, text_encoder = train_unet(cfg, data, tokenizer, work, log, progress)
+    t1 = time.time()
+    if cfg.decoder_steps:   # the encoder is frozen: the latents above and the UNet trained on them stay valid
+        vae = train_decoder(vae, cfg, work, log, progress)
+    t_decoder = time.time() - t1
+    vae_psnr = evaluate_vae(vae, cfg)
     save_pipeline(out, vae, text_encoder, tokenizer, unet, data["std"], cfg)
-    stats = dict(vae_psnr_db=vae_psnr, latent_std=data["std"], seconds_total=time.time() - t0, seconds_vae=t_vae)
+    stats = dict(vae_psnr_db=vae_psnr, latent_std=data["std"], seconds_total=time.time() - t0, seconds_vae=t_vae,
+                 seconds_decoder=t_decoder)
     (out / "training_stats.json").write_text(json.dumps(stats, indent=1))
     return stats

@@ -175,6 +175,9 @@ def test_merge_params():
     assert book.merge_params(data, "06_runtime", "book") == {"n_per_prompt": 4, "steps": None, "seed": 0,
                                                              "profile": "book"}
     assert book.merge_params({}, "01_overview", "smoke") == {"profile": "smoke"}
+    # a common entry the notebook does not declare is left out; the notebook's own section is passed whole
+    assert book.merge_params(data, "02_guided_fusion", "book", declared={"seed"}) == {
+        "seed": 0, "n_per_prompt": 2, "strides": [16, 32], "profile": "book"}
     # the profile's name always wins, and the input is not modified
     assert book.merge_params({"common": {"profile": "x"}}, "01_overview", "paper")["profile"] == "paper"
     assert data["common"] == {"n_per_prompt": 4, "steps": None, "seed": 0}
@@ -195,10 +198,10 @@ def _fake_repo(tmp_path: Path) -> Path:
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "book" / "profiles").mkdir(parents=True)
     for stem in ("01_overview", "02_guided_fusion"):
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("n_per_prompt = 1", metadata={"tags": ["parameters"]})])
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("n_per_prompt = 1\ndataset_dir: str = None", metadata={"tags": ["parameters"]})])
         nbformat.write(nb, tmp_path / "notebooks" / f"{stem}.ipynb")
     (tmp_path / "book" / "profiles" / "book.yml").write_text(
-        "common: {n_per_prompt: 2, dataset_dir: results/d}\n02_guided_fusion: {n_per_prompt: 3}\n")
+        "common: {n_per_prompt: 2, dataset_dir: results/d, not_declared: 1}\n02_guided_fusion: {n_per_prompt: 3}\n")
     return tmp_path
 
 

@@ -7,7 +7,8 @@ import torch
 import gvcf
 from gvcf.training import TrainConfig, train_embedded
 
-SMOKE = TrainConfig(vae_steps=3, unet_steps=3, n_latents=64, eval_views=8, checkpoint_every=2,
+SMOKE = TrainConfig(vae_steps=3, unet_steps=3, decoder_steps=3, decoder_batch=4, n_latents=64, eval_views=8,
+                    checkpoint_every=2,
                     vae_channels=(8, 16, 16), unet_channels=(16, 32, 32), attention_head_dim=8, text_hidden=16)
 
 
@@ -45,6 +46,9 @@ def test_deterministic_and_resumes(trained, tmp_path):
     a = gvcf.load_model(str(out), device="cpu").unet.state_dict()
     b = gvcf.load_model(str(again), device="cpu").unet.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    va = gvcf.load_model(str(out), device="cpu").vae.state_dict()
+    vb = gvcf.load_model(str(again), device="cpu").vae.state_dict()
+    assert all(torch.equal(va[k], vb[k]) for k in va)
     # a finished run resumes from its checkpoints: no step is repeated, the weights stay the same
     log_lines = len((again / "training_log.csv").read_text().splitlines()) if (again / "training_log.csv").exists() else 0
     train_embedded(again, SMOKE, progress=False)
@@ -57,6 +61,27 @@ def test_deterministic_and_resumes(trained, tmp_path):
 def test_bad_config():
     with pytest.raises(ValueError, match="steps"):
         train_embedded("/tmp/never", TrainConfig(vae_steps=0))
+    with pytest.raises(ValueError, match="decoder_steps"):
+        train_embedded("/tmp/never", TrainConfig(decoder_steps=-1))
+
+
+def test_decoder_fine_tune_keeps_the_latent_space(trained, tmp_path):
+    """The last stage trains only post_quant_conv + decoder: the encoder (so the UNet's latents) is untouched."""
+    import dataclasses
+
+    out, _ = trained
+    plain = tmp_path / "plain"
+    train_embedded(plain, dataclasses.replace(SMOKE, decoder_steps=0), progress=False)
+    tuned = gvcf.load_model(str(out), device="cpu").vae.state_dict()
+    base = gvcf.load_model(str(plain), device="cpu").vae.state_dict()
+    fixed = [k for k in base if k.startswith(("encoder.", "quant_conv."))]
+    moved = [k for k in base if k.startswith(("decoder.", "post_quant_conv."))]
+    assert fixed and moved
+    assert all(torch.equal(tuned[k], base[k]) for k in fixed)
+    assert sum(not torch.equal(tuned[k], base[k]) for k in moved) > len(moved) // 2
+    a = gvcf.load_model(str(out), device="cpu").unet.state_dict()
+    b = gvcf.load_model(str(plain), device="cpu").unet.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_refuses_to_resume_another_configs_checkpoints(trained, tmp_path):
