@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import world
 
@@ -44,7 +43,7 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     import gvcf
     from .inception import InceptionFeatures
     from .metrics import fid
-    from .training import evaluate_vae, load_config
+    from .training import evaluate_vae, from_unit, load_config, reconstruct, to_unit
 
     q = QUICK if quick else dict(fid_per_prompt=FID_PER_PROMPT, adherence_per_prompt=ADHERENCE_PER_PROMPT,
                                  eval_views=256, ddim_steps=FULL_DDIM_STEPS, ddpm_views=8)
@@ -69,7 +68,7 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     # views through the VAE (what the autoencoder alone costs, whatever the UNet does)
     other = np.concatenate([world.real_views(p, n, seed=seed + 2) for p in world.PAPER_PROMPTS])
     out["fid_real_vs_real"] = fid(real_f, features(other))
-    out["fid_vae_reconstruction"] = fid(real_f, features(vae_roundtrip(model.vae, other)))
+    out["fid_vae_reconstruction"] = fid(real_f, features(from_unit(reconstruct(model.vae, to_unit(other)))))
     # prompt adherence: the first ADHERENCE_PER_PROMPT generated views of each prompt, nearest real centroid
     keep = np.concatenate([np.arange(i * n, i * n + min(n, q["adherence_per_prompt"])) for i in range(len(gen))])
     pred = nearest_centroid(real_f, labels, gen_f[keep])
@@ -100,16 +99,6 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     out["ddim_steps"] = q["ddim_steps"]
     out["quick"] = quick
     return out
-
-
-@torch.no_grad()
-def vae_roundtrip(vae, images: np.ndarray, batch: int = 100) -> np.ndarray:
-    """uint8 (n, h, w, 3) views encoded (posterior mode) and decoded by the VAE."""
-    from .training import to_unit
-
-    x = to_unit(images)
-    rec = torch.cat([vae.decode(vae.encode(b).latent_dist.mode()).sample for b in x.split(batch)])
-    return ((rec.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def sample_grid(model_dir: str | Path, path: Path, seed: int = 0, steps: int = 50) -> None:

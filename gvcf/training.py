@@ -128,6 +128,11 @@ def to_unit(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
+def from_unit(x: torch.Tensor) -> np.ndarray:
+    """float (N, 3, H, W) in [-1, 1] -> uint8 (N, H, W, 3); the inverse of to_unit."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR in dB of images in [-1, 1] (peak-to-peak 2)."""
     mse = F.mse_loss(a.clamp(-1, 1), b.clamp(-1, 1)).item()
@@ -269,8 +274,13 @@ def evaluate_vae(vae, cfg: TrainConfig) -> float:
     """Reconstruction PSNR (dB) on held-out full views (a data stream never used in training)."""
     images, _, _ = world.sample_views(_rng(cfg, "vae-heldout"), cfg.eval_views, cfg.view_size)
     x = to_unit(images)
-    rec = torch.cat([vae.decode(vae.encode(b).latent_dist.mode()).sample for b in x.split(64)])
-    return psnr(rec, x)
+    return psnr(reconstruct(vae, x), x)
+
+
+@torch.no_grad()
+def reconstruct(vae, x: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """x (N, 3, H, W) in [-1, 1] encoded (posterior mode) and decoded by the VAE, in batches."""
+    return torch.cat([vae.decode(vae.encode(b).latent_dist.mode()).sample for b in x.split(batch)])
 
 
 @torch.no_grad()

@@ -72,15 +72,14 @@ def test_decoder_fine_tune_keeps_the_latent_space(trained, tmp_path):
     out, _ = trained
     plain = tmp_path / "plain"
     train_embedded(plain, dataclasses.replace(SMOKE, decoder_steps=0), progress=False)
-    tuned = gvcf.load_model(str(out), device="cpu").vae.state_dict()
-    base = gvcf.load_model(str(plain), device="cpu").vae.state_dict()
+    tuned_model, base_model = gvcf.load_model(str(out), device="cpu"), gvcf.load_model(str(plain), device="cpu")
+    tuned, base = tuned_model.vae.state_dict(), base_model.vae.state_dict()
     fixed = [k for k in base if k.startswith(("encoder.", "quant_conv."))]
     moved = [k for k in base if k.startswith(("decoder.", "post_quant_conv."))]
     assert fixed and moved
     assert all(torch.equal(tuned[k], base[k]) for k in fixed)
     assert sum(not torch.equal(tuned[k], base[k]) for k in moved) > len(moved) // 2
-    a = gvcf.load_model(str(out), device="cpu").unet.state_dict()
-    b = gvcf.load_model(str(plain), device="cpu").unet.state_dict()
+    a, b = tuned_model.unet.state_dict(), base_model.unet.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
