@@ -216,8 +216,8 @@ the same text embeddings, so `StableDiffusionPipeline` runs the folder unchanged
 `data/models/gvcf-world-64.work/`, a rerun resumes). Stages: VAE {cfg["vae_steps"]} steps (batch {cfg["vae_batch"]},
 {cfg["vae_crop"]} px crops, lr {cfg["vae_lr"]:g}, MSE + L1 + {cfg["vae_kl_weight"]} KL), {cfg["n_latents"]:,} views pre-encoded, UNet + text
 encoder {cfg["unet_steps"]} steps (batch {cfg["unet_batch"]}, Min-SNR-{cfg["min_snr_gamma"]:g} weighting,
-{cfg["caption_dropout"]:.0%} caption dropout for classifier-free guidance, EMA {cfg["ema_decay"]}){decoder_text}. Measured time on
-this 2-core CPU (shared with other work): {minutes:.0f} minutes.
+{cfg["caption_dropout"]:.0%} caption dropout for classifier-free guidance, EMA {cfg["ema_decay"]}){decoder_text}. Measured wall time on
+this 2-core CPU: {minutes:.0f} minutes (the budget is 75; how it was run: `training_stats.json`).
 
 ![loss](loss.png)
 

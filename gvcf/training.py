@@ -54,7 +54,7 @@ class TrainConfig:
     text_heads: int = 4
     pooled_text: bool = True            # also add attention-pooled text to the time embedding (global conditioning)
     n_latents: int = 60000              # size of the pre-encoded latent dataset
-    unet_steps: int = 4000
+    unet_steps: int = 4600
     unet_batch: int = 32
     unet_lr: float = 1e-3
     caption_dropout: float = 0.1        # -> empty prompt, for classifier-free guidance
@@ -63,7 +63,7 @@ class TrainConfig:
     warmup_steps: int = 200
     checkpoint_every: int = 250
     eval_views: int = 256
-    decoder_steps: int = 800            # last, the decoder alone (encoder frozen: latents and UNet stay valid) ...
+    decoder_steps: int = 1200           # last, the decoder alone (encoder frozen: latents and UNet stay valid) ...
     decoder_batch: int = 16             # ... on full views with L1 + LPIPS, which restores the detail MSE blurs
     decoder_lr: float = 2e-4
     decoder_lpips_weight: float = 1.0
