@@ -379,11 +379,9 @@ def train_unet(cfg: TrainConfig, data: dict, tokenizer, work: Path, log: _Log, p
             for e, p in zip(ema, params):
                 e.lerp_(p.detach(), 1 - decay)
         bar.set_postfix(loss=f"{loss.item():.4f}")
-        if (step + 1) % 25 == 0:
-            log.write("unet", step + 1, loss.item(), time.time() - t0)
-        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.unet_steps:
-            _atomic_save(dict(unet=unet.state_dict(), text=text_encoder.state_dict(), opt=opt.state_dict(),
-                              ema=ema, gen=gen.get_state(), step=step + 1), ckpt)
+        _log_and_save("unet", step + 1, cfg.unet_steps, loss.item(), time.time() - t0, log, cfg.checkpoint_every, ckpt,
+                      lambda: dict(unet=unet.state_dict(), text=text_encoder.state_dict(), opt=opt.state_dict(),
+                                   ema=ema, gen=gen.get_state(), step=step + 1))
     with torch.no_grad():
         for e, p in zip(ema, params):
             p.copy_(e)
