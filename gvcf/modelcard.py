@@ -176,10 +176,11 @@ def render(model_dir: Path, m: dict) -> None:
     fid_refs = "" if "fid_real_vs_real" not in m else (
         f'| reference: FID of {m["n_fid"]:,} other real views (the floor at this sample size) | | {m["fid_real_vs_real"]:.2f} |\n'
         f'| reference: FID of those views through the VAE (the autoencoder alone) | | {m["fid_vae_reconstruction"]:.2f} |\n')
+    autocast = "" if cfg.get("decoder_autocast", "float32") == "float32" else f', {cfg["decoder_autocast"]} autocast'
     decoder_text = "" if not cfg.get("decoder_steps") else (
         f', then the decoder alone {cfg["decoder_steps"]} steps (batch {cfg["decoder_batch"]}, full views, lr '
-        f'{cfg["decoder_lr"]:g}, L1 + {cfg["decoder_lpips_weight"]:g} LPIPS-alex; the encoder is frozen, so the '
-        f'latents the UNet learned are unchanged)')
+        f'{cfg["decoder_lr"]:g}, L1 + {cfg["decoder_lpips_weight"]:g} LPIPS-{cfg.get("decoder_lpips_net", "alex")}'
+        f'{autocast}; the encoder is frozen, so the latents the UNet learned are unchanged)')
     pooled = " + attention-pooled text added to the time embedding" if cfg.get("pooled_text") else ""
     confusion_table = _markdown_table(["prompted / assigned"] + [str(i) for i in range(len(world.FAMILIES))], conf_rows)
     text = f"""# gvcf-world-64: the bundled model

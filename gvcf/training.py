@@ -32,6 +32,7 @@ SD2_SCHEDULE = dict(
 # clip_sample=False matters: DDIM and DDPM default to clipping x_0 to [-1, 1], which is right for pixels but
 # flattens latents (std 1) into a haze as soon as guidance pushes x_0 past 1; SD 2's file says false too.
 SD2_SCHEDULER_EXTRA = dict(clip_sample=False, set_alpha_to_one=False, skip_prk_steps=True)
+AUTOCAST_DTYPES = ("float32", "bfloat16")   # the decoder stage's autocast on the CPU ("float32": off)
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,12 @@ class TrainConfig:
     warmup_steps: int = 200
     checkpoint_every: int = 250
     eval_views: int = 256
-    decoder_steps: int = 1200           # last, the decoder alone (encoder frozen: latents and UNet stay valid) ...
+    decoder_steps: int = 900            # last, the decoder alone (encoder frozen: latents and UNet stay valid) ...
     decoder_batch: int = 16             # ... on full views with L1 + LPIPS, which restores the detail MSE blurs
-    decoder_lr: float = 2e-4
+    decoder_lr: float = 6e-4
     decoder_lpips_weight: float = 1.0
+    decoder_lpips_net: str = "vgg"      # vgg: reconstruction FID 115 after 400 steps, alex 137 (same lr 2e-4)
+    decoder_autocast: str = "bfloat16"  # autocast dtype of that stage ("float32": none); 1.3x faster, same PSNR and FID
     save_dtype: str = "float16"         # halves the committed size; loaded back as float32
 
 
@@ -242,7 +245,9 @@ def train_decoder(vae, cfg: TrainConfig, work: Path, log: _Log, progress: bool =
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    lpips = load_lpips("alex")
+    lpips = load_lpips(cfg.decoder_lpips_net)
+    autocast = torch.autocast("cpu", dtype=getattr(torch, cfg.decoder_autocast),
+                              enabled=cfg.decoder_autocast != "float32")
     opt = torch.optim.AdamW(params, lr=cfg.decoder_lr, weight_decay=0.0)
     ckpt = work / "decoder.pt"
     gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -254,11 +259,12 @@ def train_decoder(vae, cfg: TrainConfig, work: Path, log: _Log, progress: bool =
     for step in bar:
         images, _, _ = world.sample_views(rng, cfg.decoder_batch, cfg.view_size)
         x = to_unit(images)
-        with torch.no_grad():
+        with torch.no_grad(), autocast:
             post = vae.encode(x).latent_dist
-            z = post.mean + post.std * torch.randn(post.mean.shape, generator=gen)
-        rec = vae.decode(z).sample
-        loss = F.l1_loss(rec, x) + cfg.decoder_lpips_weight * lpips(rec, x).mean()
+            z = (post.mean + post.std * torch.randn(post.mean.shape, generator=gen)).float()
+        with autocast:
+            rec = vae.decode(z).sample
+            loss = F.l1_loss(rec.float(), x) + cfg.decoder_lpips_weight * lpips(rec, x).float().mean()
         _descend(opt, loss, _lr(step, cfg.decoder_steps, cfg.decoder_lr, min(cfg.warmup_steps, cfg.decoder_steps // 10)))
         bar.set_postfix(loss=f"{loss.item():.4f}")
         if _log_and_save("decoder", step + 1, cfg.decoder_steps, loss.item(), time.time() - t0, log, cfg.checkpoint_every, ckpt,
@@ -428,6 +434,11 @@ def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str 
         raise ValueError(f"vae_steps and unet_steps must be positive, got {cfg.vae_steps}, {cfg.unet_steps}")
     if cfg.decoder_steps < 0:
         raise ValueError(f"decoder_steps must be >= 0 (0 skips the decoder fine-tune), got {cfg.decoder_steps}")
+    from .perceptual import NETS
+    if cfg.decoder_lpips_net not in NETS:
+        raise ValueError(f"decoder_lpips_net must be one of {NETS}, got {cfg.decoder_lpips_net!r}")
+    if cfg.decoder_autocast not in AUTOCAST_DTYPES:
+        raise ValueError(f"decoder_autocast must be one of {AUTOCAST_DTYPES}, got {cfg.decoder_autocast!r}")
     work = Path(work) if work else out.with_name(out.name + ".work")
     work.mkdir(parents=True, exist_ok=True)
     # checkpoints only resume the run that made them: a work folder of another config is refused, not mixed in

@@ -63,6 +63,10 @@ def test_bad_config():
         train_embedded("/tmp/never", TrainConfig(vae_steps=0))
     with pytest.raises(ValueError, match="decoder_steps"):
         train_embedded("/tmp/never", TrainConfig(decoder_steps=-1))
+    with pytest.raises(ValueError, match="decoder_lpips_net"):
+        train_embedded("/tmp/never", TrainConfig(decoder_lpips_net="squeeze"))
+    with pytest.raises(ValueError, match="decoder_autocast"):
+        train_embedded("/tmp/never", TrainConfig(decoder_autocast="float16"))
 
 
 def test_decoder_fine_tune_keeps_the_latent_space(trained, tmp_path):
@@ -118,3 +122,29 @@ def test_whitening_keeps_reconstructions_and_standardises_latents():
         m2, s2 = latent_moments(vae, cfg, n=64)
     torch.testing.assert_close(m2, torch.zeros_like(m2), atol=1e-4, rtol=0)
     torch.testing.assert_close(s2, torch.ones_like(s2), atol=1e-4, rtol=0)
+
+
+def test_a_new_decoder_recipe_retrains_only_the_last_stage(trained, tmp_path):
+    """Deleting decoder.pt and restamping the work folder with another decoder recipe gives the weights a fresh run
+    of that recipe gives: the earlier stages do not read the decoder's fields, and each stage has its own streams."""
+    import dataclasses
+    import shutil
+
+    from gvcf.training import save_config
+
+    out, _ = trained
+    recipe = dataclasses.replace(SMOKE, decoder_lpips_net="alex", decoder_autocast="float32", decoder_lr=1e-3)
+    fresh = tmp_path / "fresh"
+    train_embedded(fresh, recipe, progress=False)
+    reused, work = tmp_path / "reused", tmp_path / "reused.work"
+    shutil.copytree(out.with_name(out.name + ".work"), work)
+    (work / "decoder.pt").unlink()
+    save_config(recipe, work / "train_config.json")
+    train_embedded(reused, recipe, progress=False)
+    a, b = gvcf.load_model(str(fresh), device="cpu"), gvcf.load_model(str(reused), device="cpu")
+    for name in ("vae", "unet", "text_encoder"):
+        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+    # and the recipe mattered: the default recipe's decoder (bfloat16, vgg) differs from this one
+    base = gvcf.load_model(str(out), device="cpu").vae.state_dict()
+    assert any(not torch.equal(base[k], a.vae.state_dict()[k]) for k in base if k.startswith("decoder."))
