@@ -34,10 +34,36 @@ def cmd_train(args) -> None:
 
     overrides = {k: v for k, v in dict(seed=args.seed, vae_steps=args.vae_steps, unet_steps=args.unet_steps,
                                        decoder_steps=args.decoder_steps, n_latents=args.n_latents).items() if v is not None}
+    overrides |= _parse_settings(TrainConfig(), args.set)
     if args.smoke:
         overrides = dict(vae_steps=4, unet_steps=4, decoder_steps=4, n_latents=500, eval_views=16, checkpoint_every=2) | overrides
     cfg = dataclasses.replace(TrainConfig(), **overrides)
-    print(json.dumps(train_embedded(args.out, cfg, work=args.work), indent=1))
+    print(json.dumps(train_embedded(args.out, cfg, work=args.work, retrain_stale=args.retrain_stale), indent=1))
+
+
+def _parse_settings(base, pairs: list[str]) -> dict:
+    """FIELD=VALUE strings -> {field: value}, each value parsed as the type of the field's value in `base`."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(base)}
+    out = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or name not in names:
+            raise ValueError(f"--set: expected FIELD=VALUE with FIELD one of {sorted(names)}, got {pair!r}")
+        kind = type(getattr(base, name))
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                out[name] = text.lower() in ("true", "1")
+            elif kind is tuple:
+                out[name] = tuple(int(v) for v in text.split(","))
+            else:
+                out[name] = kind(text)
+        except ValueError:
+            raise ValueError(f"--set {name}: expected a {kind.__name__}, got {text!r}") from None
+    return out
 
 
 def cmd_model_card(args) -> None:
@@ -121,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--unet-steps", type=int, default=None)
     t.add_argument("--decoder-steps", type=int, default=None, help="decoder fine-tune steps (0 skips it)")
     t.add_argument("--n-latents", type=int, default=None)
+    t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="any TrainConfig field, e.g. --set decoder_lr=1e-3 (repeatable; tuples as 32,64,64)")
+    t.add_argument("--retrain-stale", action="store_true",
+                   help="if --work holds checkpoints of another config, retrain only the stages it changes")
     t.add_argument("--smoke", action="store_true", help="a few steps only (CI)")
     t.set_defaults(func=cmd_train)
 

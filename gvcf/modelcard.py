@@ -214,7 +214,8 @@ the same text embeddings, so `StableDiffusionPipeline` runs the folder unchanged
 
 ## Training
 `gvcf train-embedded --out data/models/gvcf-world-64` (deterministic for `--seed`; checkpoints in
-`data/models/gvcf-world-64.work/`, a rerun resumes). Stages: VAE {cfg["vae_steps"]} steps (batch {cfg["vae_batch"]},
+`data/models/gvcf-world-64.work/`, a rerun resumes; `--set FIELD=VALUE --retrain-stale` retrains only the stages a
+change reaches). Stages: VAE {cfg["vae_steps"]} steps (batch {cfg["vae_batch"]},
 {cfg["vae_crop"]} px crops, lr {cfg["vae_lr"]:g}, MSE + L1 + {cfg["vae_kl_weight"]} KL), {cfg["n_latents"]:,} views pre-encoded, UNet + text
 encoder {cfg["unet_steps"]} steps (batch {cfg["unet_batch"]}, Min-SNR-{cfg["min_snr_gamma"]:g} weighting,
 {cfg["caption_dropout"]:.0%} caption dropout for classifier-free guidance, EMA {cfg["ema_decay"]}){decoder_text}. Measured wall time on

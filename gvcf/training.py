@@ -2,7 +2,8 @@
 
 Stages: tokenizer (built offline) -> VAE (AutoencoderKL, 4x down, 4 channels) -> latent dataset ->
 UNet2DConditionModel + CLIPTextModel jointly, with caption dropout for classifier-free guidance and an EMA.
-Every stage checkpoints atomically and resumes, so a killed run loses at most `checkpoint_every` steps.
+Every stage checkpoints atomically and resumes, so a killed run loses at most `checkpoint_every` steps. A rerun
+under another config retrains only the stages the change reaches (STAGES, `retrain_stale`).
 """
 from __future__ import annotations
 
@@ -33,6 +34,23 @@ SD2_SCHEDULE = dict(
 # flattens latents (std 1) into a haze as soon as guidance pushes x_0 past 1; SD 2's file says false too.
 SD2_SCHEDULER_EXTRA = dict(clip_sample=False, set_alpha_to_one=False, skip_prk_steps=True)
 AUTOCAST_DTYPES = ("float32", "bfloat16")   # the decoder stage's autocast on the CPU ("float32": off)
+
+# The work folder's stages, each a checkpoint file: the stages it starts from, and the TrainConfig fields it reads
+# itself. A field read by a stage makes that stage and every stage after it stale; a field no stage reads
+# (OUTPUT_FIELDS) only shapes what is saved. tests/test_training.py checks each field has exactly one place.
+STAGES = {
+    "vae": dict(file="vae.pt", after=(), fields=(
+        "seed", "view_size", "vae_channels", "latent_channels", "vae_steps", "vae_batch", "vae_crop", "vae_lr",
+        "vae_kl_weight", "vae_logvar_init", "warmup_steps", "checkpoint_every")),   # the last two: every stage
+    "latents": dict(file="latents.pt", after=("vae",), fields=("n_latents",)),
+    "unet": dict(file="unet.pt", after=("latents",), fields=(
+        "unet_channels", "attention_head_dim", "text_hidden", "text_layers", "text_heads", "pooled_text",
+        "unet_steps", "unet_batch", "unet_lr", "caption_dropout", "min_snr_gamma", "ema_decay")),
+    "decoder": dict(file="decoder.pt", after=("vae",), fields=(   # the encoder is frozen: the UNet is not an input
+        "decoder_steps", "decoder_batch", "decoder_lr", "decoder_lpips_weight", "decoder_lpips_net",
+        "decoder_autocast")),
+}
+OUTPUT_FIELDS = ("eval_views", "save_dtype")
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,16 @@ def load_config(path: Path) -> TrainConfig:
     """The TrainConfig written by save_config (JSON lists back to tuples)."""
     data = json.loads(Path(path).read_text())
     return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def stale_stages(before: TrainConfig, after: TrainConfig) -> list[str]:
+    """The stages whose checkpoints made under `before` are not what `after` would make, in training order."""
+    stale: list[str] = []
+    for name, stage in STAGES.items():   # in training order, so a stage's inputs are decided before it
+        if any(a in stale for a in stage["after"]) or any(
+                getattr(before, f) != getattr(after, f) for f in stage["fields"]):
+            stale.append(name)
+    return stale
 
 
 def _norm_groups(channels: tuple[int, ...]) -> int:
@@ -170,6 +198,19 @@ class _Log:
                 w.writerow(["stage", "step", "loss", "seconds"])
             w.writerow([stage, step, f"{loss:.6f}", f"{seconds:.1f}"])
 
+    def forget(self, stage: str, after: int) -> None:
+        """Drop the rows of `stage` past step `after`: a resumed (or retrained) stage logs those steps again."""
+        if not self.path.exists():
+            return
+        with open(self.path, newline="") as f:
+            rows = list(csv.reader(f))
+        keep = rows[:1] + [r for r in rows[1:] if not (r[0] == stage and int(r[1]) > after)]
+        if len(keep) < len(rows):
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            with open(tmp, "w", newline="") as f:
+                csv.writer(f).writerows(keep)
+            os.replace(tmp, self.path)
+
 
 def _descend(opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float) -> None:
     """One optimizer step on loss at learning rate lr."""
@@ -216,6 +257,7 @@ def train_vae(cfg: TrainConfig, work: Path, log: _Log, progress: bool = True):
     gen = torch.Generator().manual_seed(cfg.seed)
     start = _resume(ckpt, vae, opt, gen)
     rng = _rng(cfg, f"vae-data-{start}")
+    log.forget("vae", start)
     t0 = time.time()
     bar = tqdm(range(start, cfg.vae_steps), desc="VAE", disable=not progress, initial=start, total=cfg.vae_steps)
     for step in bar:
@@ -253,6 +295,7 @@ def train_decoder(vae, cfg: TrainConfig, work: Path, log: _Log, progress: bool =
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     start = _resume(ckpt, vae, opt, gen)
     rng = _rng(cfg, f"decoder-data-{start}")
+    log.forget("decoder", start)
     t0 = time.time()
     bar = tqdm(range(start, cfg.decoder_steps), desc="decoder", disable=not progress, initial=start,
                total=cfg.decoder_steps)
@@ -325,8 +368,8 @@ def encode_dataset(vae, tokenizer, cfg: TrainConfig, work: Path, progress: bool 
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     lat, ids, fams = [], [], []
     chunk = 250
-    for _ in tqdm(range(0, cfg.n_latents, chunk), desc="encode", disable=not progress):
-        images, captions, fam = world.sample_views(rng, chunk, cfg.view_size)
+    for first in tqdm(range(0, cfg.n_latents, chunk), desc="encode", disable=not progress):
+        images, captions, fam = world.sample_views(rng, min(chunk, cfg.n_latents - first), cfg.view_size)
         post = vae.encode(to_unit(images)).latent_dist
         lat.append((post.mean + post.std * torch.randn(post.mean.shape, generator=gen)).half())
         ids.append(tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length,
@@ -358,6 +401,7 @@ def train_unet(cfg: TrainConfig, data: dict, tokenizer, work: Path, log: _Log, p
         for e, s in zip(ema, state["ema"]):
             e.copy_(s)
         start = state["step"]
+    log.forget("unet", start)
     scale = 1.0 / data["std"]
     n = data["latents"].shape[0]
     t0 = time.time()
@@ -427,11 +471,18 @@ def save_pipeline(out: Path, vae, text_encoder, tokenizer, unet, latent_std: flo
 
 
 def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str | Path | None = None,
-                   progress: bool = True) -> dict:
-    """Train the bundled model into `out` (a diffusers folder). Returns measured numbers (PSNR, times)."""
+                   progress: bool = True, retrain_stale: bool = False) -> dict:
+    """Train the bundled model into `out` (a diffusers folder). Returns measured numbers (PSNR, times).
+
+    A rerun resumes from the checkpoints in `work` (default `<out>.work`). If they were made under another config,
+    the run is refused, unless retrain_stale: then the checkpoints of the stages that config change reaches (see
+    STAGES) are deleted and retrained from the others, e.g. a new decoder recipe retrains the decoder alone.
+    """
     out = Path(out)
     if cfg.vae_steps <= 0 or cfg.unet_steps <= 0:
         raise ValueError(f"vae_steps and unet_steps must be positive, got {cfg.vae_steps}, {cfg.unet_steps}")
+    if cfg.n_latents <= 0:
+        raise ValueError(f"n_latents must be positive, got {cfg.n_latents}")
     if cfg.decoder_steps < 0:
         raise ValueError(f"decoder_steps must be >= 0 (0 skips the decoder fine-tune), got {cfg.decoder_steps}")
     from .perceptual import NETS
@@ -443,13 +494,17 @@ def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str 
     work.mkdir(parents=True, exist_ok=True)
     # checkpoints only resume the run that made them: a work folder of another config is refused, not mixed in
     stamp = work / "train_config.json"
-    if stamp.exists():
-        theirs = load_config(stamp)
-        diff = [f.name for f in dataclasses.fields(cfg) if getattr(theirs, f.name) != getattr(cfg, f.name)]
-        if diff:
-            raise ValueError(f"work: {work} holds checkpoints of another training config (differs in {diff}); "
-                             f"delete it or pass another work folder")
-    else:
+    theirs = load_config(stamp) if stamp.exists() else None
+    if theirs != cfg:
+        if theirs is not None:
+            diff = [f.name for f in dataclasses.fields(cfg) if getattr(theirs, f.name) != getattr(cfg, f.name)]
+            stale = [s for s in stale_stages(theirs, cfg) if (work / STAGES[s]["file"]).exists()]
+            if stale and not retrain_stale:
+                raise ValueError(f"work: {work} holds checkpoints of another training config (differs in {diff}, "
+                                 f"so the stages {stale} are stale); pass retrain_stale=True (--retrain-stale) "
+                                 f"to retrain those from the others, delete the folder, or pass another work folder")
+            for s in stale:   # delete before restamping: a run killed in between still sees the old stamp
+                (work / STAGES[s]["file"]).unlink()
         save_config(cfg, stamp)
     out.mkdir(parents=True, exist_ok=True)
     log = _Log(out / "training_log.csv")

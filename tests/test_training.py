@@ -1,5 +1,6 @@
 """The trainer: a few steps save a Stable Diffusion folder that diffusers and gvcf both load; deterministic; resumes."""
 import json
+import re
 
 import pytest
 import torch
@@ -36,6 +37,8 @@ def test_saves_a_stable_diffusion_folder(trained):
     r = gvcf.generate(model, "a mountain range at night", width=128, stride=48, sampler="ddim", steps=2, progress=False)
     assert r.image.size == (128, 64)
     assert json.loads((out / "train_config.json").read_text())["unet_steps"] == 3
+    latents = torch.load(out.with_name(out.name + ".work") / "latents.pt", weights_only=False)["latents"]
+    assert latents.shape == (SMOKE.n_latents, 4, 16, 16)   # exactly n_latents, not rounded up to a chunk
     assert json.loads((out / "scheduler" / "scheduler_config.json").read_text())["clip_sample"] is False
 
 
@@ -63,6 +66,8 @@ def test_bad_config():
         train_embedded("/tmp/never", TrainConfig(vae_steps=0))
     with pytest.raises(ValueError, match="decoder_steps"):
         train_embedded("/tmp/never", TrainConfig(decoder_steps=-1))
+    with pytest.raises(ValueError, match="n_latents"):
+        train_embedded("/tmp/never", TrainConfig(n_latents=0))
     with pytest.raises(ValueError, match="decoder_lpips_net"):
         train_embedded("/tmp/never", TrainConfig(decoder_lpips_net="squeeze"))
     with pytest.raises(ValueError, match="decoder_autocast"):
@@ -124,27 +129,122 @@ def test_whitening_keeps_reconstructions_and_standardises_latents():
     torch.testing.assert_close(s2, torch.ones_like(s2), atol=1e-4, rtol=0)
 
 
-def test_a_new_decoder_recipe_retrains_only_the_last_stage(trained, tmp_path):
-    """Deleting decoder.pt and restamping the work folder with another decoder recipe gives the weights a fresh run
-    of that recipe gives: the earlier stages do not read the decoder's fields, and each stage has its own streams."""
+@pytest.mark.parametrize("change, stale", [
+    (dict(decoder_lpips_net="alex", decoder_autocast="float32", decoder_lr=1e-3), ["decoder"]),
+    (dict(unet_lr=3e-4), ["unet"]),
+    (dict(n_latents=48), ["latents", "unet"]),
+])
+def test_retrain_stale_retrains_only_the_stages_a_change_reaches(trained, tmp_path, change, stale):
+    """A work folder of another config is refused, unless retrain_stale: then the stages the change reaches are
+    retrained from the others, and the weights equal a fresh run of the new config (each stage has its own streams)."""
     import dataclasses
     import shutil
 
-    from gvcf.training import save_config
+    from gvcf.training import STAGES, load_config
 
     out, _ = trained
-    recipe = dataclasses.replace(SMOKE, decoder_lpips_net="alex", decoder_autocast="float32", decoder_lr=1e-3)
+    cfg = dataclasses.replace(SMOKE, **change)
     fresh = tmp_path / "fresh"
-    train_embedded(fresh, recipe, progress=False)
+    train_embedded(fresh, cfg, progress=False)
     reused, work = tmp_path / "reused", tmp_path / "reused.work"
     shutil.copytree(out.with_name(out.name + ".work"), work)
-    (work / "decoder.pt").unlink()
-    save_config(recipe, work / "train_config.json")
-    train_embedded(reused, recipe, progress=False)
+    before = {s: (work / st["file"]).read_bytes() for s, st in STAGES.items()}
+    with pytest.raises(ValueError, match=rf"another training config.*stages {re.escape(repr(stale))} are stale.*retrain_stale"):
+        train_embedded(reused, cfg, progress=False)
+    assert {s: (work / st["file"]).read_bytes() for s, st in STAGES.items()} == before   # refused: nothing touched
+    assert load_config(work / "train_config.json") == SMOKE
+    train_embedded(reused, cfg, progress=False, retrain_stale=True)
+    assert load_config(work / "train_config.json") == cfg
+    for s, st in STAGES.items():   # the stages the change does not reach were resumed, not retrained
+        assert ((work / st["file"]).read_bytes() == before[s]) == (s not in stale), s
     a, b = gvcf.load_model(str(fresh), device="cpu"), gvcf.load_model(str(reused), device="cpu")
     for name in ("vae", "unet", "text_encoder"):
         sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
         assert all(torch.equal(sa[k], sb[k]) for k in sa), name
-    # and the recipe mattered: the default recipe's decoder (bfloat16, vgg) differs from this one
-    base, recipe_vae = gvcf.load_model(str(out), device="cpu").vae.state_dict(), a.vae.state_dict()
-    assert any(not torch.equal(base[k], recipe_vae[k]) for k in base if k.startswith("decoder."))
+    # and the change mattered: some weights differ from the original config's
+    base = gvcf.load_model(str(out), device="cpu")
+    name = "vae" if stale == ["decoder"] else "unet"
+    sa, sb = getattr(base, name).state_dict(), getattr(a, name).state_dict()
+    assert any(not torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_every_config_field_belongs_to_one_stage_or_to_the_output():
+    import dataclasses
+
+    from gvcf.training import OUTPUT_FIELDS, STAGES
+
+    placed = [f for st in STAGES.values() for f in st["fields"]] + list(OUTPUT_FIELDS)
+    assert sorted(placed) == sorted(f.name for f in dataclasses.fields(TrainConfig))   # none missing, none twice
+    assert list(STAGES) == ["vae", "latents", "unet", "decoder"]   # training order: inputs come first
+    for name, st in STAGES.items():
+        assert all(list(STAGES).index(a) < list(STAGES).index(name) for a in st["after"])
+
+
+@pytest.mark.parametrize("change, stale", [
+    (dict(eval_views=4, save_dtype="float32"), []),
+    (dict(decoder_steps=5), ["decoder"]),
+    (dict(caption_dropout=0.2), ["unet"]),
+    (dict(n_latents=10), ["latents", "unet"]),
+    (dict(vae_lr=1e-3), ["vae", "latents", "unet", "decoder"]),
+    (dict(seed=1), ["vae", "latents", "unet", "decoder"]),
+])
+def test_stale_stages(change, stale):
+    import dataclasses
+
+    from gvcf.training import stale_stages
+
+    assert stale_stages(SMOKE, dataclasses.replace(SMOKE, **change)) == stale
+    assert stale_stages(SMOKE, SMOKE) == []
+
+
+def test_an_output_only_change_resumes_without_retraining(trained, tmp_path):
+    import dataclasses
+    import shutil
+
+    from gvcf.training import STAGES, load_config
+
+    out, _ = trained
+    reused, work = tmp_path / "reused", tmp_path / "reused.work"
+    shutil.copytree(out.with_name(out.name + ".work"), work)
+    before = {s: (work / st["file"]).read_bytes() for s, st in STAGES.items()}
+    cfg = dataclasses.replace(SMOKE, save_dtype="float32")
+    train_embedded(reused, cfg, progress=False)   # no stage reads save_dtype: nothing is stale, nothing refused
+    assert {s: (work / st["file"]).read_bytes() for s, st in STAGES.items()} == before
+    assert load_config(work / "train_config.json") == cfg
+    from safetensors.torch import load_file
+
+    saved = load_file(reused / "unet" / "diffusion_pytorch_model.safetensors")   # the output did change
+    assert {t.dtype for t in saved.values()} == {torch.float32}
+
+
+def test_the_log_forgets_the_steps_a_resumed_stage_repeats(tmp_path):
+    import pandas as pd
+
+    from gvcf.training import _Log
+
+    log = _Log(tmp_path / "log.csv")
+    log.forget("unet", 0)   # no file yet: nothing to do
+    for stage, steps in (("vae", (25, 50)), ("unet", (25, 50, 75))):
+        for step in steps:
+            log.write(stage, step, 0.5, float(step))
+    log.forget("unet", 50)   # a checkpoint at 50: step 75 will be logged again
+    log.forget("vae", 50)
+    rows = pd.read_csv(tmp_path / "log.csv")
+    assert list(zip(rows.stage, rows.step)) == [("vae", 25), ("vae", 50), ("unet", 25), ("unet", 50)]
+    log.forget("unet", 0)   # a retrained stage: all of its rows go, the others stay
+    rows = pd.read_csv(tmp_path / "log.csv")
+    assert list(zip(rows.stage, rows.step)) == [("vae", 25), ("vae", 50)]
+
+
+def test_train_embedded_command_line_settings():
+    from gvcf.cli import _parse_settings, main
+
+    parsed = _parse_settings(SMOKE, ["decoder_lr=1e-3", "vae_channels=8,16,32", "pooled_text=false", "seed=3",
+                                     "decoder_lpips_net=alex"])
+    assert parsed == dict(decoder_lr=1e-3, vae_channels=(8, 16, 32), pooled_text=False, seed=3, decoder_lpips_net="alex")
+    for bad, match in (("decoder_rate=1", "--set: expected FIELD=VALUE"), ("seed", "--set: expected FIELD=VALUE"),
+                       ("seed=1.5", "--set seed: expected a int"), ("pooled_text=maybe", "--set pooled_text")):
+        with pytest.raises(ValueError, match=match):
+            _parse_settings(SMOKE, [bad])
+    with pytest.raises(SystemExit, match="gvcf: error: --set seed"):   # the command line reports it, before training
+        main(["train-embedded", "--out", "/tmp/never", "--set", "seed=x"])
