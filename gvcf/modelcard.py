@@ -43,7 +43,7 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     import gvcf
     from .inception import InceptionFeatures
     from .metrics import fid
-    from .training import evaluate_vae, from_unit, load_config, reconstruct, to_unit
+    from .training import evaluate_vae, from_unit, load_config, psnr, reconstruct, to_unit
 
     q = QUICK if quick else dict(fid_per_prompt=FID_PER_PROMPT, adherence_per_prompt=ADHERENCE_PER_PROMPT,
                                  eval_views=256, ddim_steps=FULL_DDIM_STEPS, ddpm_views=8)
@@ -67,8 +67,17 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     # two reference points for that FID: a second set of real views (the floor at this sample size) and the same
     # views through the VAE (what the autoencoder alone costs, whatever the UNet does)
     other = np.concatenate([world.real_views(p, n, seed=seed + 2) for p in world.PAPER_PROMPTS])
-    out["fid_real_vs_real"] = fid(real_f, features(other))
-    out["fid_vae_reconstruction"] = fid(real_f, features(from_unit(reconstruct(model.vae, to_unit(other)))))
+    x = to_unit(other)
+    rec = reconstruct(model.vae, x)
+    other_f, rec_f = features(other), features(from_unit(rec))
+    out["fid_real_vs_real"] = fid(real_f, other_f)
+    out["fid_vae_reconstruction"] = fid(real_f, rec_f)
+    # where the autoencoder loses detail: the same three numbers per family (n views each, so a higher FID floor)
+    out["per_family_reconstruction"] = {
+        f: dict(psnr_db=psnr(rec[labels == i], x[labels == i]),
+                fid_real_vs_real=fid(real_f[labels == i], other_f[labels == i]),
+                fid_vae_reconstruction=fid(real_f[labels == i], rec_f[labels == i]))
+        for i, f in enumerate(world.FAMILIES)}
     # prompt adherence: the first ADHERENCE_PER_PROMPT generated views of each prompt, nearest real centroid
     keep = np.concatenate([np.arange(i * n, i * n + min(n, q["adherence_per_prompt"])) for i in range(len(gen))])
     pred = nearest_centroid(real_f, labels, gen_f[keep])
@@ -181,6 +190,13 @@ def render(model_dir: Path, m: dict) -> None:
         f', then the decoder alone {cfg["decoder_steps"]} steps (batch {cfg["decoder_batch"]}, full views, lr '
         f'{cfg["decoder_lr"]:g}, L1 + {cfg["decoder_lpips_weight"]:g} LPIPS-{cfg.get("decoder_lpips_net", "alex")}'
         f'{autocast}; the encoder is frozen, so the latents the UNet learned are unchanged)')
+    per = m.get("per_family_reconstruction")
+    per_family = "" if per is None else (
+        f"### Where the autoencoder loses detail ({m['n_fid'] // len(world.FAMILIES)} real views per family through "
+        "the VAE; FIDs at this size have a higher floor, so compare the two columns of a row)\n"
+        + _markdown_table(["family", "PSNR dB", "FID: other real views", "FID: those views through the VAE"],
+                          [[f, f"{v['psnr_db']:.1f}", f"{v['fid_real_vs_real']:.1f}", f"{v['fid_vae_reconstruction']:.1f}"]
+                           for f, v in per.items()]) + "\n")
     pooled = " + attention-pooled text added to the time embedding" if cfg.get("pooled_text") else ""
     confusion_table = _markdown_table(["prompted / assigned"] + [str(i) for i in range(len(world.FAMILIES))], conf_rows)
     text = f"""# gvcf-world-64: the bundled model
@@ -245,6 +261,7 @@ clean-fid's own extractor; see `docs_notes/evaluation.md`).
 ### Confusion matrix (rows: prompted family, columns: assigned)
 {confusion_table}
 
+{per_family}
 ## Samples (GF + DDIM-{m["ddim_steps"]}, seed 0, one per paper prompt)
 ![samples](samples.png)
 
