@@ -102,6 +102,11 @@ def load_config(path: Path) -> TrainConfig:
     return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
+def _checkpoint(work: Path, stage: str) -> Path:
+    """The checkpoint file of a STAGES stage in the work folder."""
+    return work / STAGES[stage]["file"]
+
+
 def stale_stages(before: TrainConfig, after: TrainConfig) -> list[str]:
     """The stages whose checkpoints made under `before` are not what `after` would make, in training order."""
     stale: list[str] = []
@@ -253,7 +258,7 @@ def train_vae(cfg: TrainConfig, work: Path, log: _Log, progress: bool = True):
         vae.quant_conv.weight[c:].zero_()
         vae.quant_conv.bias[c:].fill_(cfg.vae_logvar_init)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
-    ckpt = work / "vae.pt"
+    ckpt = _checkpoint(work, "vae")
     gen = torch.Generator().manual_seed(cfg.seed)
     start = _resume(ckpt, vae, opt, gen)
     rng = _rng(cfg, f"vae-data-{start}")
@@ -291,7 +296,7 @@ def train_decoder(vae, cfg: TrainConfig, work: Path, log: _Log, progress: bool =
     autocast = torch.autocast("cpu", dtype=getattr(torch, cfg.decoder_autocast),
                               enabled=cfg.decoder_autocast != "float32")
     opt = torch.optim.AdamW(params, lr=cfg.decoder_lr, weight_decay=0.0)
-    ckpt = work / "decoder.pt"
+    ckpt = _checkpoint(work, "decoder")
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     start = _resume(ckpt, vae, opt, gen)
     rng = _rng(cfg, f"decoder-data-{start}")
@@ -361,7 +366,7 @@ def latent_moments(vae, cfg: TrainConfig, n: int = 2048) -> tuple[torch.Tensor, 
 @torch.no_grad()
 def encode_dataset(vae, tokenizer, cfg: TrainConfig, work: Path, progress: bool = True):
     """Pre-encode n_latents world views: latents (posterior samples, unscaled), token ids, and the latent std."""
-    path = work / "latents.pt"
+    path = _checkpoint(work, "latents")
     if path.exists():
         return torch.load(path, weights_only=False)
     rng = _rng(cfg, "unet-data")
@@ -393,7 +398,7 @@ def train_unet(cfg: TrainConfig, data: dict, tokenizer, work: Path, log: _Log, p
     snr = alphas / (1 - alphas)
     empty = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
     gen = torch.Generator().manual_seed(cfg.seed + 2)
-    ckpt, start = work / "unet.pt", 0
+    ckpt, start = _checkpoint(work, "unet"), 0
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         unet.load_state_dict(state["unet"]); text_encoder.load_state_dict(state["text"])
@@ -498,13 +503,13 @@ def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str 
     if theirs != cfg:
         if theirs is not None:
             diff = [f.name for f in dataclasses.fields(cfg) if getattr(theirs, f.name) != getattr(cfg, f.name)]
-            stale = [s for s in stale_stages(theirs, cfg) if (work / STAGES[s]["file"]).exists()]
+            stale = [s for s in stale_stages(theirs, cfg) if _checkpoint(work, s).exists()]
             if stale and not retrain_stale:
                 raise ValueError(f"work: {work} holds checkpoints of another training config (differs in {diff}, "
                                  f"so the stages {stale} are stale); pass retrain_stale=True (--retrain-stale) "
                                  f"to retrain those from the others, delete the folder, or pass another work folder")
             for s in stale:   # delete before restamping: a run killed in between still sees the old stamp
-                (work / STAGES[s]["file"]).unlink()
+                _checkpoint(work, s).unlink()
         save_config(cfg, stamp)
     out.mkdir(parents=True, exist_ok=True)
     log = _Log(out / "training_log.csv")

@@ -129,6 +129,20 @@ def test_whitening_keeps_reconstructions_and_standardises_latents():
     torch.testing.assert_close(s2, torch.ones_like(s2), atol=1e-4, rtol=0)
 
 
+def _checkpoint_bytes(work):
+    from gvcf.training import STAGES
+
+    return {s: (work / st["file"]).read_bytes() for s, st in STAGES.items()}
+
+
+def _copy_work(out, work):
+    """A copy of the trained fixture's work folder; its checkpoints' bytes."""
+    import shutil
+
+    shutil.copytree(out.with_name(out.name + ".work"), work)
+    return _checkpoint_bytes(work)
+
+
 @pytest.mark.parametrize("change, stale", [
     (dict(decoder_lpips_net="alex", decoder_autocast="float32", decoder_lr=1e-3), ["decoder"]),
     (dict(unet_lr=3e-4), ["unet"]),
@@ -138,7 +152,6 @@ def test_retrain_stale_retrains_only_the_stages_a_change_reaches(trained, tmp_pa
     """A work folder of another config is refused, unless retrain_stale: then the stages the change reaches are
     retrained from the others, and the weights equal a fresh run of the new config (each stage has its own streams)."""
     import dataclasses
-    import shutil
 
     from gvcf.training import STAGES, load_config
 
@@ -147,16 +160,16 @@ def test_retrain_stale_retrains_only_the_stages_a_change_reaches(trained, tmp_pa
     fresh = tmp_path / "fresh"
     train_embedded(fresh, cfg, progress=False)
     reused, work = tmp_path / "reused", tmp_path / "reused.work"
-    shutil.copytree(out.with_name(out.name + ".work"), work)
-    before = {s: (work / st["file"]).read_bytes() for s, st in STAGES.items()}
+    before = _copy_work(out, work)
     with pytest.raises(ValueError, match=rf"another training config.*stages {re.escape(repr(stale))} are stale.*retrain_stale"):
         train_embedded(reused, cfg, progress=False)
-    assert {s: (work / st["file"]).read_bytes() for s, st in STAGES.items()} == before   # refused: nothing touched
+    assert _checkpoint_bytes(work) == before   # refused: nothing touched
     assert load_config(work / "train_config.json") == SMOKE
     train_embedded(reused, cfg, progress=False, retrain_stale=True)
     assert load_config(work / "train_config.json") == cfg
-    for s, st in STAGES.items():   # the stages the change does not reach were resumed, not retrained
-        assert ((work / st["file"]).read_bytes() == before[s]) == (s not in stale), s
+    after = _checkpoint_bytes(work)
+    for s in STAGES:   # the stages the change does not reach were resumed, not retrained
+        assert (after[s] == before[s]) == (s not in stale), s
     a, b = gvcf.load_model(str(fresh), device="cpu"), gvcf.load_model(str(reused), device="cpu")
     for name in ("vae", "unet", "text_encoder"):
         sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
@@ -199,17 +212,15 @@ def test_stale_stages(change, stale):
 
 def test_an_output_only_change_resumes_without_retraining(trained, tmp_path):
     import dataclasses
-    import shutil
 
-    from gvcf.training import STAGES, load_config
+    from gvcf.training import load_config
 
     out, _ = trained
     reused, work = tmp_path / "reused", tmp_path / "reused.work"
-    shutil.copytree(out.with_name(out.name + ".work"), work)
-    before = {s: (work / st["file"]).read_bytes() for s, st in STAGES.items()}
+    before = _copy_work(out, work)
     cfg = dataclasses.replace(SMOKE, save_dtype="float32")
     train_embedded(reused, cfg, progress=False)   # no stage reads save_dtype: nothing is stale, nothing refused
-    assert {s: (work / st["file"]).read_bytes() for s, st in STAGES.items()} == before
+    assert _checkpoint_bytes(work) == before
     assert load_config(work / "train_config.json") == cfg
     from safetensors.torch import load_file
 
