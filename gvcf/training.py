@@ -226,13 +226,18 @@ def _descend(opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float) -> None:
     opt.step()
 
 
-def _resume(ckpt: Path, model, opt: torch.optim.Optimizer, gen: torch.Generator) -> int:
-    """Load a {model, opt, gen, step} checkpoint into the objects if it exists; the step to go on from."""
-    if not ckpt.exists():
-        return 0
-    state = torch.load(ckpt, weights_only=False)
-    model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); gen.set_state(state["gen"])
-    return state["step"]
+def _resume(stage: str, work: Path, log: _Log, gen: torch.Generator, **parts) -> tuple[int, dict]:
+    """Load the stage's checkpoint, if any, into gen and into each named part (part.load_state_dict(state[name])),
+    and drop the log rows the stage will write again; the step to go on from, and the checkpoint ({} if none)."""
+    ckpt = _checkpoint(work, stage)
+    state = torch.load(ckpt, weights_only=False) if ckpt.exists() else {}
+    if state:
+        gen.set_state(state["gen"])
+        for name, part in parts.items():
+            part.load_state_dict(state[name])
+    start = state.get("step", 0)
+    log.forget(stage, start)
+    return start, state
 
 
 def _log_and_save(stage: str, done: int, total: int, loss: float, seconds: float, log: "_Log", every: int,
@@ -260,9 +265,8 @@ def train_vae(cfg: TrainConfig, work: Path, log: _Log, progress: bool = True):
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     ckpt = _checkpoint(work, "vae")
     gen = torch.Generator().manual_seed(cfg.seed)
-    start = _resume(ckpt, vae, opt, gen)
+    start, _ = _resume("vae", work, log, gen, model=vae, opt=opt)
     rng = _rng(cfg, f"vae-data-{start}")
-    log.forget("vae", start)
     t0 = time.time()
     bar = tqdm(range(start, cfg.vae_steps), desc="VAE", disable=not progress, initial=start, total=cfg.vae_steps)
     for step in bar:
@@ -298,9 +302,8 @@ def train_decoder(vae, cfg: TrainConfig, work: Path, log: _Log, progress: bool =
     opt = torch.optim.AdamW(params, lr=cfg.decoder_lr, weight_decay=0.0)
     ckpt = _checkpoint(work, "decoder")
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    start = _resume(ckpt, vae, opt, gen)
+    start, _ = _resume("decoder", work, log, gen, model=vae, opt=opt)
     rng = _rng(cfg, f"decoder-data-{start}")
-    log.forget("decoder", start)
     t0 = time.time()
     bar = tqdm(range(start, cfg.decoder_steps), desc="decoder", disable=not progress, initial=start,
                total=cfg.decoder_steps)
@@ -398,15 +401,11 @@ def train_unet(cfg: TrainConfig, data: dict, tokenizer, work: Path, log: _Log, p
     snr = alphas / (1 - alphas)
     empty = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
     gen = torch.Generator().manual_seed(cfg.seed + 2)
-    ckpt, start = _checkpoint(work, "unet"), 0
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        unet.load_state_dict(state["unet"]); text_encoder.load_state_dict(state["text"])
-        opt.load_state_dict(state["opt"]); gen.set_state(state["gen"])
-        for e, s in zip(ema, state["ema"]):
-            e.copy_(s)
-        start = state["step"]
-    log.forget("unet", start)
+    ckpt = _checkpoint(work, "unet")
+    start, state = _resume("unet", work, log, gen, unet=unet, text=text_encoder, opt=opt)
+    for e, s in zip(ema, state.get("ema", ())):
+        e.copy_(s)
+    del state
     scale = 1.0 / data["std"]
     n = data["latents"].shape[0]
     t0 = time.time()

@@ -259,3 +259,29 @@ def test_train_embedded_command_line_settings():
             _parse_settings(SMOKE, [bad])
     with pytest.raises(SystemExit, match="gvcf: error: --set seed"):   # the command line reports it, before training
         main(["train-embedded", "--out", "/tmp/never", "--set", "seed=x"])
+
+
+@pytest.mark.parametrize("stage", ["vae", "unet", "decoder"])
+def test_a_run_killed_mid_stage_resumes_to_the_same_weights(trained, tmp_path, monkeypatch, stage):
+    """Killed right after the stage's step-2 checkpoint (of 3), a rerun goes on from it: weights, optimizer, EMA and
+    random streams resume, so the result equals the uninterrupted run bit for bit."""
+    import gvcf.training as training
+
+    out, _ = trained
+    save = training._atomic_save
+
+    def save_then_die(obj, path):
+        save(obj, path)
+        if path.name == training.STAGES[stage]["file"] and isinstance(obj, dict) and obj.get("step") == 2:
+            raise KeyboardInterrupt
+
+    again = tmp_path / "again"
+    monkeypatch.setattr(training, "_atomic_save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_embedded(again, SMOKE, progress=False)
+    monkeypatch.setattr(training, "_atomic_save", save)
+    train_embedded(again, SMOKE, progress=False)
+    for part in ("unet", "vae", "text_encoder"):
+        a = getattr(gvcf.load_model(str(out), device="cpu"), part).state_dict()
+        b = getattr(gvcf.load_model(str(again), device="cpu"), part).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), part
