@@ -81,6 +81,11 @@ def fit_logistic(features: np.ndarray, labels: np.ndarray, weight_decay: float =
     return LinearClassifier(classes, mean, scale, w.detach().numpy(), b.detach().numpy())
 
 
+def _adherence(true: np.ndarray, pred: np.ndarray) -> dict:
+    """For each family, the share of its views (true == i) assigned to it (pred == i)."""
+    return {f: float((pred[true == i] == i).mean()) for i, f in enumerate(world.FAMILIES)}
+
+
 def confusion(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     m = np.zeros((n, n), dtype=int)
     np.add.at(m, (true, pred), 1)
@@ -115,8 +120,8 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
         real.append(world.real_views(prompt, n, seed=seed + 1))
         labels += [i] * n
     out["seconds_generating_views"] = time.perf_counter() - t0
-    labels = np.array(labels)
-    gen_f, real_f = features(np.concatenate(gen)), features(np.concatenate(real))
+    labels, real = np.array(labels), np.concatenate(real)
+    gen_f, real_f = features(np.concatenate(gen)), features(real)
     out["fid_1000"] = fid(real_f, gen_f)
     out["n_fid"] = len(gen_f)
     # two reference points for that FID: a second set of real views (the floor at this sample size) and the same
@@ -135,24 +140,23 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
         for i, f in enumerate(world.FAMILIES)}
     # prompt adherence: the first ADHERENCE_PER_PROMPT generated views of each prompt, assigned by a linear classifier
     # fitted on the real views and on the same views blurred (AUGMENT_BLUR_PX), scored on the held-out real views
-    classifier = fit_logistic(np.concatenate([real_f, features(blur(np.concatenate(real), AUGMENT_BLUR_PX))]),
+    classifier = fit_logistic(np.concatenate([real_f, features(blur(real, AUGMENT_BLUR_PX))]),
                               np.concatenate([labels, labels]))
     keep = np.concatenate([np.arange(i * n, i * n + min(n, q["adherence_per_prompt"])) for i in range(len(gen))])
-    conf = confusion(labels[keep], classifier.predict(gen_f[keep]), len(world.FAMILIES))
-    out["adherence"] = {f: float(conf[i, i] / conf[i].sum()) for i, f in enumerate(world.FAMILIES)}
-    out["confusion"] = conf.tolist()
+    pred = classifier.predict(gen_f[keep])
+    out["adherence"] = _adherence(labels[keep], pred)
+    out["confusion"] = confusion(labels[keep], pred, len(world.FAMILIES)).tolist()
     out["classifier_accuracy"] = dict(held_out_real=float((classifier.predict(other_f) == labels).mean()),
                                       held_out_through_vae=float((classifier.predict(rec_f) == labels).mean()))
     # for reference, the first card's classifier: the nearest centroid of the (unblurred) real views
-    hit = nearest_centroid(real_f, labels, gen_f[keep]) == labels[keep]
-    out["adherence_nearest_centroid"] = {f: float(hit[labels[keep] == i].mean()) for i, f in enumerate(world.FAMILIES)}
+    out["adherence_nearest_centroid"] = _adherence(labels[keep], nearest_centroid(real_f, labels, gen_f[keep]))
     # the same adherence with DDPM: a smaller check, since the book samples with both
     k = q["ddpm_views"]
     ddpm = np.concatenate([gvcf.generate_views(model, p, [gvcf.derive_seed(seed, f"ddpm-check/{p}/{j}") for j in range(k)],
                                                sampler="ddpm", steps=DDPM_CHECK_STEPS) for p in world.PAPER_PROMPTS])
-    hit = classifier.predict(features(ddpm)) == np.repeat(np.arange(len(world.FAMILIES)), k)
     out["ddpm_check"] = dict(sampler="ddpm", steps=DDPM_CHECK_STEPS, views_per_family=k, real_views_per_family=n,
-                             adherence={f: float(hit[i * k:(i + 1) * k].mean()) for i, f in enumerate(world.FAMILIES)},
+                             adherence=_adherence(np.repeat(np.arange(len(world.FAMILIES)), k),
+                                                  classifier.predict(features(ddpm))),
                              mean_pixel_city_night=float(ddpm[:k].mean()),
                              mean_pixel_palm_beach=float(ddpm[8 * k:9 * k].mean()))
     # panorama timing and brightness
@@ -252,9 +256,10 @@ def render(model_dir: Path, m: dict) -> None:
         f'{cfg["decoder_lr"]:g}, L1 + {cfg["decoder_lpips_weight"]:g} LPIPS-{cfg.get("decoder_lpips_net", "alex")}'
         f'{autocast}; the encoder is frozen, so the latents the UNet learned are unchanged)')
     acc, centroid = m.get("classifier_accuracy"), m.get("adherence_nearest_centroid")
+    per_family_n = m["n_fid"] // len(world.FAMILIES)
     classifier_text = (f"fitted on real views of the same families (it scores {m['real_classifier_accuracy']:.0%} on them)."
                        if acc is None else
-        f"a multinomial logistic regression on the Inception features of {m['n_fid'] // len(world.FAMILIES)} real views "
+        f"a multinomial logistic regression on the Inception features of {per_family_n} real views "
         f"per family and of the same views under a {AUGMENT_BLUR_PX:g} px Gaussian blur, so that it judges what a view "
         f"shows, not how sharp it is (the FIDs measure that, and every view a 4x autoencoder makes is softer than a real "
         f"one). On held-out views it scores {acc['held_out_real']:.0%} (other real views) and "
@@ -267,7 +272,7 @@ def render(model_dir: Path, m: dict) -> None:
             "of sharp views also counts sharpness, which the generated views lack.")
     per = m.get("per_family_reconstruction")
     per_family = "" if per is None else (
-        f"### Where the autoencoder loses detail ({m['n_fid'] // len(world.FAMILIES)} real views per family through "
+        f"### Where the autoencoder loses detail ({per_family_n} real views per family through "
         "the VAE; FIDs at this size have a higher floor, so compare the two columns of a row)\n"
         + _markdown_table(["family", "PSNR dB", "FID: other real views", "FID: those views through the VAE"],
                           [[f, f"{v['psnr_db']:.1f}", f"{v['fid_real_vs_real']:.1f}", f"{v['fid_vae_reconstruction']:.1f}"]

@@ -46,17 +46,11 @@ def test_deterministic_and_resumes(trained, tmp_path):
     out, _ = trained
     again = tmp_path / "again"
     train_embedded(again, SMOKE, progress=False)
-    a = gvcf.load_model(str(out), device="cpu").unet.state_dict()
-    b = gvcf.load_model(str(again), device="cpu").unet.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    va = gvcf.load_model(str(out), device="cpu").vae.state_dict()
-    vb = gvcf.load_model(str(again), device="cpu").vae.state_dict()
-    assert all(torch.equal(va[k], vb[k]) for k in va)
+    _assert_same_weights(out, again, ("unet", "vae"))
     # a finished run resumes from its checkpoints: no step is repeated, the weights stay the same
     log_lines = len((again / "training_log.csv").read_text().splitlines()) if (again / "training_log.csv").exists() else 0
     train_embedded(again, SMOKE, progress=False)
-    c = gvcf.load_model(str(again), device="cpu").unet.state_dict()
-    assert all(torch.equal(a[k], c[k]) for k in a)
+    _assert_same_weights(out, again, ("unet",))
     new_lines = len((again / "training_log.csv").read_text().splitlines()) if (again / "training_log.csv").exists() else 0
     assert new_lines == log_lines
 
@@ -129,6 +123,13 @@ def test_whitening_keeps_reconstructions_and_standardises_latents():
     torch.testing.assert_close(s2, torch.ones_like(s2), atol=1e-4, rtol=0)
 
 
+def _assert_same_weights(dir_a, dir_b, parts=("vae", "unet", "text_encoder")):
+    a, b = gvcf.load_model(str(dir_a), device="cpu"), gvcf.load_model(str(dir_b), device="cpu")
+    for name in parts:
+        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+
+
 def _checkpoint_bytes(work):
     from gvcf.training import STAGES
 
@@ -170,12 +171,9 @@ def test_retrain_stale_retrains_only_the_stages_a_change_reaches(trained, tmp_pa
     after = _checkpoint_bytes(work)
     for s in STAGES:   # the stages the change does not reach were resumed, not retrained
         assert (after[s] == before[s]) == (s not in stale), s
-    a, b = gvcf.load_model(str(fresh), device="cpu"), gvcf.load_model(str(reused), device="cpu")
-    for name in ("vae", "unet", "text_encoder"):
-        sa, sb = getattr(a, name).state_dict(), getattr(b, name).state_dict()
-        assert all(torch.equal(sa[k], sb[k]) for k in sa), name
+    _assert_same_weights(fresh, reused)
     # and the change mattered: some weights differ from the original config's
-    base = gvcf.load_model(str(out), device="cpu")
+    base, a = gvcf.load_model(str(out), device="cpu"), gvcf.load_model(str(fresh), device="cpu")
     name = "vae" if stale == ["decoder"] else "unet"
     sa, sb = getattr(base, name).state_dict(), getattr(a, name).state_dict()
     assert any(not torch.equal(sa[k], sb[k]) for k in sa)
@@ -281,7 +279,4 @@ def test_a_run_killed_mid_stage_resumes_to_the_same_weights(trained, tmp_path, m
         train_embedded(again, SMOKE, progress=False)
     monkeypatch.setattr(training, "_atomic_save", save)
     train_embedded(again, SMOKE, progress=False)
-    for part in ("unet", "vae", "text_encoder"):
-        a = getattr(gvcf.load_model(str(out), device="cpu"), part).state_dict()
-        b = getattr(gvcf.load_model(str(again), device="cpu"), part).state_dict()
-        assert all(torch.equal(a[k], b[k]) for k in a), part
+    _assert_same_weights(out, again)
