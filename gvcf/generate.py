@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Callable
 
 import numpy as np
@@ -15,7 +17,7 @@ from .models import Model, load_model
 from .samplers import check_sampler, make_sampler
 from .style import align_noise, check_alpha
 from .views import ViewLayout
-from .weights import weight_map
+from .weights import WEIGHT_MAPS, weight_map
 
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
 DEFAULT_WIDTH_VIEWS = 7        # the paper's 512 x 3584 panoramas are 7 views wide
@@ -51,10 +53,25 @@ class StepContext:
     view_batch_size: int | None
 
 
+# torch's CPU generator (mt19937) keeps only the low 32 bits of a seed: 0, 2**32 and -2**32 give the same noise.
+# So a seed is an int in [0, 2**32), and anything else is refused rather than silently folded onto another seed.
+SEED_LIMIT = 2**32
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A seed as an int in [0, 2**32) (every distinct value a distinct noise stream), or ValueError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"{name} must be an int in [0, 2**32) (torch's CPU generator keeps 32 bits), got {seed!r}")
+    return int(seed)
+
+
 def derive_seed(seed: int, stream: str) -> int:
-    """An independent 63-bit seed for a named random stream of one image (e.g. 'reference')."""
+    """An independent seed in [0, 2**32) for a named random stream of one image (e.g. 'reference').
+
+    It is the low 32 bits of the earlier 63-bit digest, which is all torch's generator ever used of it: the noise
+    of every derived stream is unchanged."""
     digest = hashlib.sha256(f"{int(seed)}/{stream}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+    return (int.from_bytes(digest[:8], "little") >> 1) % SEED_LIMIT
 
 
 def _to_device(x: torch.Tensor, device, dtype) -> torch.Tensor:
@@ -68,6 +85,37 @@ def _pixels_to_latent(value: int, factor: int, name: str) -> int:
     if not isinstance(value, (int, np.integer)) or value <= 0 or value % factor:
         raise ValueError(f"{name} must be a positive multiple of the VAE scale factor {factor}, got {value!r}")
     return int(value) // factor
+
+
+def _finite_number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _optional_positive_int(value, name: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0):
+        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+
+
+def _finite_tensor(value, name: str) -> torch.Tensor | None:
+    """None, or a torch.Tensor whose every element is finite (NaN or inf noise decodes to a black image)."""
+    if value is None:
+        return None
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor or None, got {type(value).__name__}")
+    if not value.is_floating_point() or not torch.isfinite(value).all():
+        raise ValueError(f"{name} must be a floating-point tensor of finite values")
+    return value
+
+
+def _stride_pair(stride) -> tuple:
+    """stride as (h, w) in pixels; None (the default, 3/4 of a view) stays None in each place."""
+    pair = tuple(stride) if isinstance(stride, (tuple, list)) else (stride, stride)
+    if len(pair) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and not isinstance(s, bool))
+                                 for s in pair):
+        raise ValueError(f"stride must be None, an int or a pair (h, w) of ints in pixels, got {stride!r}")
+    return pair
 
 
 def _resolve_model(model) -> Model:
@@ -102,21 +150,34 @@ def generate(
     method = fusion_method(fusion)
     steps = check_sampler(sampler, steps, eta)
     alpha = check_alpha(alpha)
+    seed = check_seed(seed)
     if output_type not in OUTPUT_TYPES:
         raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
+    negative_prompt = "" if negative_prompt is None else negative_prompt   # diffusers' None: no negative prompt
+    if not isinstance(negative_prompt, str):
+        raise ValueError(f"negative_prompt must be a string or None, got {type(negative_prompt).__name__}")
+    guidance_scale = _finite_number(guidance_scale, "guidance_scale")
     if guidance_scale < 0:
         raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
-    if view_batch_size is not None and (not isinstance(view_batch_size, int) or view_batch_size <= 0):
-        raise ValueError(f"view_batch_size must be a positive int or None, got {view_batch_size!r}")
+    _optional_positive_int(view_batch_size, "view_batch_size")
+    _optional_positive_int(decode_tile, "decode_tile")
+    if not isinstance(circular, bool):
+        raise ValueError(f"circular must be True or False, got {circular!r}")
+    if weights is not None and weights not in WEIGHT_MAPS:
+        raise ValueError(f"weights must be None or one of {sorted(WEIGHT_MAPS)}, got {weights!r}")
+    latents = _finite_tensor(latents, "latents")
+    reference_noise = _finite_tensor(reference_noise, "reference_noise")
+    sh, sw = _stride_pair(stride)
     model = _resolve_model(model)
+    steps = check_sampler(sampler, steps, eta, model.scheduler_config.get("num_train_timesteps"))
     f, native = model.vae_scale_factor, model.native_size
     height = native if height is None else height
     width = DEFAULT_WIDTH_VIEWS * native if width is None else width
-    stride = int(native * DEFAULT_STRIDE_FRACTION) // f * f if stride is None else stride
+    default_stride = int(native * DEFAULT_STRIDE_FRACTION) // f * f
+    sh, sw = default_stride if sh is None else sh, default_stride if sw is None else sw
     h, w = _pixels_to_latent(height, f, "height"), _pixels_to_latent(width, f, "width")
-    sh, sw = stride if isinstance(stride, (tuple, list)) else (stride, stride)
     layout = ViewLayout.create(h, w, model.latent_size, (_pixels_to_latent(sh, f, "stride"),
                                                           _pixels_to_latent(sw, f, "stride")), circular)
     shape = (1, model.latent_channels, h, w)
@@ -133,7 +194,7 @@ def generate(
     plan = FusionPlan.create(layout, weight_map(weights or method.weights, *layout.window), device)
     ctx = StepContext(model, text, sampler_, guidance_scale, layout, view_batch_size)
     # -- x_T: seeded noise on the CPU (the same on every device), then one-shot Style Alignment (Eq. 15) --
-    gen = torch.Generator("cpu").manual_seed(int(seed))
+    gen = torch.Generator("cpu").manual_seed(seed)
     x = torch.randn(shape, generator=gen) if latents is None else latents.detach().float().cpu()
     if alpha > 0:
         if reference_noise is None:
@@ -175,12 +236,13 @@ def generate_views(model, prompt: str, seeds, sampler: str = "ddpm", steps: int 
     """Independent single native views, batched, one seed each: view k equals
     generate(seed=seeds[k]) at native size (the same noise stream), whatever the batch size. Returns uint8 (N, H, W, 3)."""
     steps = check_sampler(sampler, steps, eta)
-    seeds = [int(s) for s in seeds]
+    seeds = [check_seed(s, "seeds") for s in seeds]
     if not seeds:
         raise ValueError("seeds must not be empty")
-    if batch_size is not None and batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    _optional_positive_int(batch_size, "batch_size")
+    guidance_scale = _finite_number(guidance_scale, "guidance_scale")
     model = _resolve_model(model)
+    steps = check_sampler(sampler, steps, eta, model.scheduler_config.get("num_train_timesteps"))
     batch_size = batch_size or len(seeds)
     shape = (1, model.latent_channels, model.latent_size, model.latent_size)
     text = model.encode_prompt(prompt, negative_prompt, guidance=guidance_scale > 1.0)

@@ -7,8 +7,11 @@ Variance-Corrected Fusion needs. ``std is None`` marks a deterministic step: no 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from numbers import Real
 
+import numpy as np
 import torch
 
 DEFAULT_STEPS = {"ddim": 50, "ddpm": 1000, "euler_ancestral": 50}  # the paper's DDIM-50 and DDPM-1000
@@ -36,6 +39,22 @@ def _x0_and_eps(model_output, sample, alpha_prod_t, prediction_type: str):
     raise ValueError(f"prediction_type must be epsilon, sample or v_prediction, got {prediction_type!r}")
 
 
+def _scheduler(cls, scheduler_config, steps: int, device=None):
+    """cls.from_config(scheduler_config) with `steps` timesteps, all within the trained range [0, T).
+
+    With "leading" spacing, diffusers adds steps_offset to every timestep: Stable Diffusion 2's steps_offset = 1
+    at steps = T gives t = T ... 1, one past alphas_cumprod. The paper's DDPM-1000 chain is t = T-1 ... 0 (the
+    authors load their scheduler with steps_offset = 0 for this reason), so where the offset would run past the
+    end we drop it; wherever it stays in range, the timesteps are diffusers' own for that config.
+    """
+    scheduler = cls.from_config(scheduler_config)
+    scheduler.set_timesteps(steps, device=device)
+    if float(scheduler.timesteps.max()) >= scheduler.config.num_train_timesteps:
+        scheduler = cls.from_config({**scheduler.config, "steps_offset": 0})
+        scheduler.set_timesteps(steps, device=device)
+    return scheduler
+
+
 def _clip_x0(scheduler, x0):
     if scheduler.config.get("thresholding", False):
         return scheduler._threshold_sample(x0)
@@ -52,8 +71,7 @@ class DDPMSampler:
     def __init__(self, scheduler_config, steps: int, device=None):
         from diffusers import DDPMScheduler
 
-        self.scheduler = DDPMScheduler.from_config(scheduler_config)
-        self.scheduler.set_timesteps(steps, device=device)
+        self.scheduler = _scheduler(DDPMScheduler, scheduler_config, steps, device)
         self.timesteps = self.scheduler.timesteps
         self._t = [int(t) for t in self.timesteps]   # host copy: no device sync per step
         self.init_noise_sigma = float(self.scheduler.init_noise_sigma)
@@ -89,10 +107,7 @@ class DDIMSampler:
     def __init__(self, scheduler_config, steps: int, eta: float = 0.0, device=None):
         from diffusers import DDIMScheduler
 
-        if eta < 0:
-            raise ValueError(f"eta must be >= 0, got {eta}")
-        self.scheduler = DDIMScheduler.from_config(scheduler_config)
-        self.scheduler.set_timesteps(steps, device=device)
+        self.scheduler = _scheduler(DDIMScheduler, scheduler_config, steps, device)
         self.timesteps = self.scheduler.timesteps
         self._t = [int(t) for t in self.timesteps]   # host copy: no device sync per step
         self.init_noise_sigma = float(self.scheduler.init_noise_sigma)
@@ -124,8 +139,7 @@ class EulerAncestralSampler:
     def __init__(self, scheduler_config, steps: int, device=None):
         from diffusers import EulerAncestralDiscreteScheduler
 
-        self.scheduler = EulerAncestralDiscreteScheduler.from_config(scheduler_config)
-        self.scheduler.set_timesteps(steps, device=device)
+        self.scheduler = _scheduler(EulerAncestralDiscreteScheduler, scheduler_config, steps, device)
         self.timesteps = self.scheduler.timesteps
         self.sigmas = self.scheduler.sigmas
         self.init_noise_sigma = float(self.scheduler.init_noise_sigma)
@@ -153,23 +167,29 @@ class EulerAncestralSampler:
 SAMPLERS = {"ddim": DDIMSampler, "ddpm": DDPMSampler, "euler_ancestral": EulerAncestralSampler}
 
 
-def check_sampler(name: str, steps: int | None, eta: float = 0.0) -> int:
-    """Validate the sampler name and step count; return the step count (the paper's default if None)."""
+def check_sampler(name: str, steps: int | None, eta: float = 0.0, num_train_timesteps: int | None = None) -> int:
+    """Validate the sampler name, step count (1 ... num_train_timesteps when known) and DDIM's eta in [0, 1];
+    return the step count (the paper's default if None)."""
     if name not in SAMPLERS:
         raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {name!r}")
     steps = DEFAULT_STEPS[name] if steps is None else steps
-    if not isinstance(steps, int) or steps <= 0:
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if num_train_timesteps is not None and steps > num_train_timesteps:
+        raise ValueError(f"steps must be at most the scheduler's num_train_timesteps ({num_train_timesteps}): "
+                         f"there are no more timesteps to visit, got {steps}")
+    if isinstance(eta, bool) or not isinstance(eta, Real) or not math.isfinite(eta):
+        raise ValueError(f"eta must be a finite number, got {eta!r}")
     if eta != 0.0 and name != "ddim":
         raise ValueError(f"eta applies to the ddim sampler only, got eta={eta} with sampler={name!r}")
-    if eta < 0:
-        raise ValueError(f"eta must be >= 0, got {eta}")
-    return steps
+    if not 0.0 <= eta <= 1.0:   # sigma_t = eta * sqrt(var) > the DDIM step's budget beyond 1: NaN means
+        raise ValueError(f"eta must be in [0, 1] (0: DDIM, 1: DDPM's variance), got {eta}")
+    return int(steps)
 
 
 def make_sampler(name: str, scheduler_config, steps: int | None = None, eta: float = 0.0, device=None):
     """A split-step sampler built from a diffusers scheduler config."""
-    steps = check_sampler(name, steps, eta)
+    steps = check_sampler(name, steps, eta, scheduler_config.get("num_train_timesteps"))
     if name == "ddim":
         return DDIMSampler(scheduler_config, steps, eta=eta, device=device)
     return SAMPLERS[name](scheduler_config, steps, device=device)

@@ -1,6 +1,8 @@
 """One-shot Style Alignment (paper Eq. 15): slerp each non-overlapping crop of x_T toward a reference noise."""
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
 
 _PARALLEL_EPS = 1e-7  # below this angle (radians) slerp degenerates to lerp
@@ -18,8 +20,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 def check_alpha(alpha: float) -> float:
-    if not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 <= alpha <= 1.0:   # NaN fails too
+        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
     return float(alpha)
 
 

@@ -9,6 +9,7 @@ independently (overlaps are averaged by the fusion afterwards), sync steps are t
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
 from numbers import Real
@@ -75,6 +76,17 @@ class SyncConfig:
 PAPER_FIG7 = SyncConfig(weight=PAPER_FIG7_WEIGHT)
 
 
+@contextlib.contextmanager
+def _mkldnn_deterministic():
+    """torch.backends.mkldnn.deterministic = True for the block, then as it was."""
+    before = torch.backends.mkldnn.deterministic
+    torch.backends.mkldnn.deterministic = True
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.deterministic = before
+
+
 def decode_x0(views: torch.Tensor, i: int, t, ctx) -> torch.Tensor:
     """Views x_t -> the sampler's x_0-hat -> VAE-decoded images in [0, 1], differentiable w.r.t. the views."""
     model, sampler = ctx.model, ctx.sampler
@@ -117,7 +129,9 @@ def make_sync_hook(config: SyncConfig = SyncConfig(), lpips=None):
         with torch.no_grad():
             target = decode_x0(views[anchor:anchor + 1], i, t, ctx)
         out = views.clone()
-        with torch.enable_grad():
+        # oneDNN primitives may pick non-deterministic algorithms unless asked not to; torch passes this flag on
+        # (dnnl attr set_deterministic), so the gradient step is repeatable in one process as the plain steps are
+        with torch.enable_grad(), _mkldnn_deterministic():
             for j in range(views.shape[0]):
                 if j == anchor:
                     continue

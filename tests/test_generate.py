@@ -107,6 +107,18 @@ BAD = [
     (dict(output_type="jpeg"), "output_type"), (dict(view_batch_size=0), "view_batch_size"),
     (dict(latents=torch.zeros(1, 4, 8, 8)), "latents"), (dict(reference_noise=torch.zeros(1, 4, 4, 4), alpha=0.2), "reference_noise"),
     (dict(eta=0.5, sampler="ddpm"), "eta"),
+    # found by trying as a new user would: each used to run to a black image, a silent fold or a raw TypeError
+    (dict(eta=2.0, sampler="ddim"), "eta"), (dict(eta=float("nan"), sampler="ddim"), "eta"),
+    (dict(guidance_scale=float("inf")), "guidance_scale"), (dict(guidance_scale=float("nan")), "guidance_scale"),
+    (dict(guidance_scale="7.5"), "guidance_scale"), (dict(steps=True), "steps"), (dict(steps=2.5), "steps"),
+    (dict(seed=2**32), "seed"), (dict(seed=-1), "seed"), (dict(seed=-2**32), "seed"), (dict(seed=1.5), "seed"),
+    (dict(seed=None), "seed"), (dict(seed=2**70), "seed"), (dict(seed=True), "seed"),
+    (dict(latents=torch.full((1, 4, 8, 24), float("nan"))), "latents"),
+    (dict(latents=torch.zeros(1, 4, 8, 24).numpy()), "latents"),
+    (dict(reference_noise=torch.full((1, 4, 8, 8), float("inf")), alpha=0.2), "reference_noise"),
+    (dict(view_batch_size=True), "view_batch_size"), (dict(view_batch_size=1.5), "view_batch_size"),
+    (dict(stride=(8, 8, 8)), "stride"), (dict(stride="8"), "stride"), (dict(decode_tile=-4), "decode_tile"),
+    (dict(negative_prompt=3), "negative_prompt"), (dict(circular="yes"), "circular"), (dict(weights="flat"), "weights"),
 ]
 
 
@@ -117,10 +129,58 @@ def test_bad_input_raises_value_error_naming_the_parameter(tiny_pipe, kw, name):
 
 
 @pytest.mark.parametrize("kw,name", [(dict(fusion="avg"), "fusion"), (dict(sampler="x"), "sampler"),
-                                     (dict(alpha=2.0), "alpha"), (dict(output_type="x"), "output_type")])
+                                     (dict(alpha=2.0), "alpha"), (dict(output_type="x"), "output_type")]
+                         + [case for case in BAD[16:] if "latents" not in case[0] and "reference_noise" not in case[0]])
 def test_bad_input_is_caught_before_any_model_work(kw, name):
     with pytest.raises(ValueError, match=name):
         run(object(), **kw)   # an object that is not a model: checking must not touch it
+
+
+class Refusing(torch.nn.Module):
+    """A UNet that fails the test if called: bad input must be refused before any denoising."""
+
+    def __init__(self, unet):
+        super().__init__()
+        self.config, self.inner = unet.config, unet
+
+    device = property(lambda self: self.inner.device)
+    dtype = property(lambda self: self.inner.dtype)
+
+    def forward(self, *args, **kwargs):
+        raise AssertionError("the UNet ran before the input was checked")
+
+
+@pytest.mark.parametrize("kw,name", [(dict(steps=1001), "steps"), (dict(steps=1001, sampler="euler_ancestral"), "steps"),
+                                     (dict(latents=torch.full((1, 4, 8, 24), float("nan"))), "latents"),
+                                     (dict(decode_tile=-4, output_type="pil"), "decode_tile")])
+def test_bad_input_that_needs_the_model_is_caught_before_the_unet(tiny_pipe, kw, name):
+    model = Model.from_pipeline(tiny_pipe)
+    model.unet = Refusing(tiny_pipe.unet)
+    with pytest.raises(ValueError, match=name):
+        run(model, **kw)
+
+
+def test_negative_prompt_none_is_diffusers_no_negative_prompt(tiny_pipe):
+    assert torch.equal(run(tiny_pipe, sampler="ddim", negative_prompt=None).latents,
+                       run(tiny_pipe, sampler="ddim", negative_prompt="").latents)
+
+
+def test_every_seed_below_2_32_is_its_own_noise_stream(tiny_pipe):
+    """torch's CPU generator keeps 32 bits: the valid range is exactly the seeds that give distinct noise."""
+    a, b = (run(tiny_pipe, sampler="ddim", steps=1, seed=s).latents for s in (7, 7 + 2**31))
+    assert not torch.allclose(a, b)
+    assert gvcf.derive_seed(0, "reference") < 2**32 and gvcf.derive_seed(123, "x") != gvcf.derive_seed(124, "x")
+
+
+METHODS = [("md", "ddim", {}), ("gf", "ddim", dict(alpha=0.4)), ("vcf", "ddpm", {}), ("gvcf", "ddpm", dict(alpha=0.4)),
+           ("gvcf", "euler_ancestral", {}), ("gf", "ddim", dict(eta=0.5)), ("md", "ddpm", dict(circular=True))]
+
+
+@pytest.mark.parametrize("fusion,sampler,kw", METHODS)
+def test_the_same_call_twice_in_one_process_is_bit_identical(tiny_pipe, fusion, sampler, kw):
+    """The determinism promise (book/reproduce.md): same seed, settings, device and threads -> the same bits."""
+    a, b = (run(tiny_pipe, fusion=fusion, sampler=sampler, seed=4, **kw).latents for _ in range(2))
+    assert torch.equal(a, b)
 
 
 def test_outputs_pil_np_pt(tiny_pipe):
