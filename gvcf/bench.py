@@ -345,6 +345,16 @@ def _scaled(method: str, sampler: str, steps: int, sync) -> tuple[int, float]:
     return target, target / steps
 
 
+def check_methods(methods) -> list[str]:
+    """A comma-separated string or a list of METHODS names, as a list; ValueError naming methods otherwise."""
+    if isinstance(methods, str):
+        methods = [m for m in methods.split(",") if m]
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {methods!r}")
+    return list(methods)
+
+
 def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps: int = DEFAULT_STEPS["ddim"],
                   ddpm_steps: int = DEFAULT_STEPS["ddpm"], height: int | None = None, width: int | None = None,
                   stride: int | None = None, guidance_scale: float = DEFAULT_GUIDANCE, prompt: str = DEFAULT_PROMPT,
@@ -357,11 +367,7 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
     of its net; timing does not depend on the weights)."""
     from .sync import SyncConfig, make_sync_hook
 
-    if isinstance(methods, str):
-        methods = [m for m in methods.split(",") if m]
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {methods!r}")
+    methods = check_methods(methods)
     for name, value in (("repeats", repeats), ("steps", steps), ("ddpm_steps", ddpm_steps)):
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -456,6 +462,8 @@ def format_runtime(df: pd.DataFrame) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Run `gvcf bench` with parsed arguments; print the tables (and write CSVs)."""
+    if args.methods:
+        check_methods(args.methods)   # before the minute of benchmarking, not after
     model, note = bench_model(args.arch, args.device, args.dtype, args.compile)
     df = run_bench(args.arch, compile=args.compile, steps=args.steps, height=args.height, width=args.width,
                    stride=args.stride, repeats=args.repeats, guidance_scale=args.guidance_scale, model=model,

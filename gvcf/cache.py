@@ -72,6 +72,21 @@ def hardware() -> dict:
     return info
 
 
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write data to a unique temporary name next to target, then os.replace it into place: readers see the old
+    file or the whole new one, never a partial one, even with several writers."""
+    fd, tmp = tempfile.mkstemp(dir=Path(target).parent, prefix=TMP_PREFIX)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class ResultCache:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
@@ -84,41 +99,31 @@ class ResultCache:
     def meta_path(self, config: dict) -> Path:
         return self.root / (config_key(config) + META_SUFFIX)
 
-    def _atomic_write(self, target: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=TMP_PREFIX)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def _sidecar(self, config: dict) -> dict | None:
+    def _finished(self, config: dict, verify: bool) -> tuple[dict, bytes | None] | None:
+        """(sidecar, image bytes if verify) of a finished entry, else None: the sidecar is present, the image has its
+        size and, if verify, its sha256 (reading and hashing a PNG costs far less than generating it)."""
         try:
             meta = json.loads(self.meta_path(config).read_text())
         except (OSError, ValueError):
             return None
         image = self.path_for(config)
-        if not image.is_file() or image.stat().st_size != meta.get("image_bytes"):
+        if not isinstance(meta, dict) or not image.is_file() or image.stat().st_size != meta.get("image_bytes"):
             return None
-        return meta
+        if not verify:
+            return meta, None
+        data = image.read_bytes()
+        return (meta, data) if hashlib.sha256(data).hexdigest() == meta.get("image_sha256") else None
 
-    def has(self, config: dict) -> bool:
-        """Finished entry (sidecar present and the image size matches; no hashing)."""
-        return self._sidecar(config) is not None
+    def has(self, config: dict, verify: bool = False) -> bool:
+        """Finished entry: sidecar present and the image size matches; with verify, its sha256 too."""
+        return self._finished(config, verify) is not None
 
     def get(self, config: dict) -> Image.Image | None:
         """The cached image, or None if absent, unfinished or corrupted (checked by sha256)."""
-        meta = self._sidecar(config)
-        if meta is None:
+        found = self._finished(config, verify=True)
+        if found is None:
             return None
-        data = self.path_for(config).read_bytes()
-        if hashlib.sha256(data).hexdigest() != meta.get("image_sha256"):
-            return None
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(found[1]))
         image.load()
         return image
 
@@ -130,10 +135,10 @@ class ResultCache:
         image.save(buf, format="PNG")
         data = buf.getvalue()
         self.meta_path(config).unlink(missing_ok=True)  # entry unfinished until the new sidecar lands
-        self._atomic_write(self.path_for(config), data)
+        write_atomic(self.path_for(config), data)
         sidecar = {"key": config_key(config), "config": json.loads(key_json), "meta": _canonical(meta or {}, "meta"),
                    "image_sha256": hashlib.sha256(data).hexdigest(), "image_bytes": len(data)}
-        self._atomic_write(self.meta_path(config), json.dumps(sidecar, indent=1, sort_keys=True).encode())
+        write_atomic(self.meta_path(config), json.dumps(sidecar, indent=1, sort_keys=True).encode())
         return self.path_for(config)
 
     def get_or_make(self, config: dict, make: Callable[[], Image.Image]) -> Image.Image:
@@ -146,9 +151,10 @@ class ResultCache:
         self.put(config, image, {"seconds": time.perf_counter() - start, "hardware": hardware()})
         return image
 
-    def iter_missing(self, configs: Iterable[dict]) -> Iterator[dict]:
-        """The configs without a finished entry, in order."""
-        return (c for c in configs if not self.has(c))
+    def iter_missing(self, configs: Iterable[dict], verify: bool = True) -> Iterator[dict]:
+        """The configs without a finished, intact entry (sha256 checked unless verify=False), in order: what a
+        resumed run must (re)generate. An image overwritten in place, even at the same size, counts as missing."""
+        return (c for c in configs if not self.has(c, verify))
 
     def clean_tmp(self, min_age_s: float = 0.0) -> list[Path]:
         """Delete temp files left by killed writers (older than ``min_age_s``)."""

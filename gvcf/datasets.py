@@ -2,11 +2,15 @@
 
 Image k of a prompt is generated from ``derive_seed(seed, f"{prompt}/{k}")`` alone, so a dataset is the same
 whatever the number of processes, and rerunning skips finished images. Files live in a ResultCache (atomic
-PNG + sidecar JSON per image); each rank also appends to its own manifest JSONL (config, seed, timing, hardware).
+PNG + sidecar JSON per image, resumed only where the PNG's sha256 matches); each rank also appends to its own
+manifest JSONL (config, seed, timing, hardware). An output folder holds one dataset (its identity() is recorded in
+dataset.json by the first run; prompts and n_per_prompt may grow) and one run per rank at a time (an flock).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import time
@@ -18,15 +22,18 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .cache import ResultCache, config_key, hardware
+from .cache import ResultCache, canonical_json, config_key, hardware, write_atomic
 from .fusion import FUSIONS
-from .generate import derive_seed
+from .generate import check_seed, derive_seed
 from .samplers import check_sampler
 from .style import check_alpha
 from .world import PAPER_PROMPTS
 
 METHODS = tuple(sorted(FUSIONS)) + ("sync", "reference")   # reference: single native views (the paper's reference set)
 MANIFEST = "manifest-rank{rank:04d}.jsonl"
+IDENTITY = "dataset.json"          # the identity of the dataset an output folder holds, written by its first run
+LOCK = ".lock-rank{rank:04d}"      # flock-ed by the run generating that rank's share into the folder
+PER_IMAGE = ("prompt", "index", "image_seed")   # the image-config fields that vary within one dataset
 FEATURES = "features-{name}.npz"
 
 
@@ -51,6 +58,9 @@ class DatasetConfig:
     device: str | None = None
 
     def __post_init__(self):
+        if isinstance(self.prompts, (str, bytes)) or not isinstance(self.prompts, (list, tuple)):
+            hint = " (a single prompt is a one-item list: [\"...\"])" if isinstance(self.prompts, str) else ""
+            raise ValueError(f"prompts must be a list of strings, got {self.prompts!r}{hint}")
         object.__setattr__(self, "prompts", tuple(self.prompts))
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
@@ -64,10 +74,11 @@ class DatasetConfig:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
         if self.stride is not None and (not isinstance(self.stride, int) or self.stride <= 0):
             raise ValueError(f"stride must be a positive int or null, got {self.stride!r}")
-        if not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an int, got {self.seed!r}")
-        if self.guidance_scale < 0:
-            raise ValueError(f"guidance_scale must be >= 0, got {self.guidance_scale}")
+        object.__setattr__(self, "seed", check_seed(self.seed, "seed"))
+        for name in ("guidance_scale", "sync_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
     @classmethod
     def from_dict(cls, data: dict) -> "DatasetConfig":
@@ -79,12 +90,29 @@ class DatasetConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "DatasetConfig":
+        """The config of a YAML file; ValueError naming the file for a missing or unreadable file, a YAML syntax
+        error (with its line), or a bad field."""
         import yaml
 
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except IsADirectoryError:
+            raise ValueError(f"config {path}: is a directory, not a YAML file") from None
+        except FileNotFoundError:
+            raise ValueError(f"config {path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"config {path}: cannot read it ({err})") from None
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err)
+            raise ValueError(f"config {path}: invalid YAML{where}: {problem}") from None
         if not isinstance(data, dict):
-            raise ValueError(f"config {path}: expected a mapping of fields")
-        return cls.from_dict(data)
+            raise ValueError(f"config {path}: expected a mapping of fields, got {type(data).__name__}")
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"config {path}: {err}") from None
 
     def image_config(self, prompt: str, k: int) -> dict:
         """The full configuration of image k of a prompt: its cache key."""
@@ -135,32 +163,85 @@ def make_image(model, item: dict, sync_lpips=None) -> Image.Image:
 
 def generate_dataset(config: DatasetConfig, model=None, rank: int | None = None, world_size: int | None = None,
                      progress: bool = True) -> list[Path]:
-    """Generate this rank's share of the dataset's missing images; returns the paths of all its images."""
+    """Generate this rank's share of the dataset's missing images; returns the paths of all its images.
+
+    ValueError naming output, before any work, if the folder holds another dataset or another run holds this rank."""
     from .models import load_model
 
     if rank is None or world_size is None:
         rank, world_size = process_rank()
     cache = ResultCache(config.output)
     mine = shard(config.items(), rank, world_size)
-    todo = list(cache.iter_missing(mine))
-    if todo:
-        model = model if model is not None else load_model(config.model, device=config.device)
-        manifest = Path(config.output) / MANIFEST.format(rank=rank)
-        bar = tqdm(total=len(todo), desc=f"{config.method} rank {rank}", disable=not progress)
-        for batch in _batches(todo, config.method == "reference"):
-            start = time.perf_counter()
-            images = make_images(model, batch)
-            meta = dict(seconds=(time.perf_counter() - start) / len(batch), hardware=hardware(), rank=rank,
-                        world_size=world_size)
-            for item, image in zip(batch, images):
-                path = cache.put(item, image, meta)
-                with open(manifest, "a") as fh:   # one writer per rank file; a line per finished image
-                    fh.write(json.dumps(dict(file=path.name, config=item, **meta), sort_keys=True) + "\n")
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            bar.update(len(batch))
-        bar.close()
+    with hold_output(config.output, rank):
+        check_output(config)
+        todo = list(cache.iter_missing(mine))   # sha256-checked: an image changed on disk is made again
+        if todo:
+            model = model if model is not None else load_model(config.model, device=config.device)
+            manifest = Path(config.output) / MANIFEST.format(rank=rank)
+            bar = tqdm(total=len(todo), desc=f"{config.method} rank {rank}", disable=not progress)
+            for batch in _batches(todo, config.method == "reference"):
+                start = time.perf_counter()
+                images = make_images(model, batch)
+                meta = dict(seconds=(time.perf_counter() - start) / len(batch), hardware=hardware(), rank=rank,
+                            world_size=world_size)
+                for item, image in zip(batch, images):
+                    path = cache.put(item, image, meta)
+                    with open(manifest, "a") as fh:   # one writer per rank file; a line per finished image
+                        fh.write(json.dumps(dict(file=path.name, config=item, **meta), sort_keys=True) + "\n")
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                bar.update(len(batch))
+            bar.close()
     return [cache.path_for(item) for item in mine]
+
+
+@contextlib.contextmanager
+def hold_output(folder: str | os.PathLike, rank: int) -> Iterator[None]:
+    """Hold rank's exclusive lock on an output folder for a run (ValueError naming output if another run holds it),
+    so two runs of one rank never both make its images. The kernel drops the lock when its holder exits, even
+    killed: a lock file left behind blocks nothing."""
+    path = Path(folder) / LOCK.format(rank=rank)
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"output {folder}: another run is generating rank {rank} of this folder (it holds "
+                             f"{path.name}); wait for it to finish, or give this run another output") from None
+        yield
+
+
+def identity(config: DatasetConfig) -> dict:
+    """What makes images one dataset: every field of their image configs but the per-image prompt, index and seed.
+    So prompts, n_per_prompt, output and device are not part of it: more prompts or more images per prompt extend
+    the same dataset, while another method, model, sampler, steps, stride, alpha, seed, size, guidance (or
+    sync_weight for sync) or eta makes another one."""
+    d = config.image_config("", 0)
+    for name in PER_IMAGE:
+        d.pop(name)
+    return json.loads(canonical_json(d))
+
+
+def check_output(config: DatasetConfig) -> None:
+    """Refuse (ValueError naming output) to put this dataset's images into a folder that holds another dataset;
+    record its identity there (IDENTITY) on first use. A folder from before identity files is judged by its
+    images' sidecars."""
+    folder, mine = Path(config.output), identity(config)
+    path = folder / IDENTITY
+    if path.exists():
+        try:
+            theirs = json.loads(path.read_text())["identity"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise ValueError(f"output {folder}: {path.name} is unreadable; delete it (the images' sidecars are "
+                             "checked instead) or choose another output") from None
+    else:
+        found = (_sidecar_identity(p) for p in folder.glob("*.json") if p.name != IDENTITY)
+        theirs = next((other for other in found if other not in (None, mine)), mine)
+    if theirs != mine:
+        diff = "; ".join(f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} here"
+                         for k in sorted(mine.keys() | theirs.keys()) if mine.get(k) != theirs.get(k))
+        raise ValueError(f"output {folder} holds another dataset ({diff}); choose another output for this config")
+    if not path.exists():
+        write_atomic(path, json.dumps(dict(key=dataset_key(config), identity=mine), indent=1, sort_keys=True).encode())
 
 
 REFERENCE_BATCH = 32   # single views per UNet batch for reference sets
@@ -212,13 +293,30 @@ def iter_image_files(folder: str | os.PathLike) -> Iterator[Path]:
 
 
 def crop_dataset(src: str | os.PathLike, dst: str | os.PathLike, size: int, rank: int = 0, world_size: int = 1) -> int:
-    """Cut every panorama of src into non-overlapping size x size tiles in dst (the paper's protocol). Resumable."""
+    """Cut every panorama of src into non-overlapping size x size tiles in dst (the paper's protocol); returns the
+    number of new tiles. Resumable. ValueError, before any tile is written, if src is not a folder of PNGs or one of
+    this rank's images is broken (each is checked with PIL's verify: its structure and every chunk's CRC)."""
     from .metrics import crops
 
-    dst = Path(dst)
+    src, dst = Path(src), Path(dst)
+    if not src.is_dir():
+        raise ValueError(f"src {src}: " + ("not a folder" if src.exists() else "no such folder"))
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive int (pixels), got {size!r}")
+    files = list(iter_image_files(src))
+    if not files:
+        raise ValueError(f"src {src}: no .png images in it")
+    mine = shard(files, rank, world_size)
+    for path in mine:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except (OSError, SyntaxError, ValueError) as err:   # PIL raises SyntaxError for some broken chunks
+            raise ValueError(f"src {src}: {path.name} is not a readable image ({err}); nothing was cropped: "
+                             "regenerate or remove it") from None
     dst.mkdir(parents=True, exist_ok=True)
     n = 0
-    for path in shard(list(iter_image_files(src)), rank, world_size):
+    for path in mine:
         tiles = crops(np.asarray(Image.open(path).convert("RGB")), size)
         for j, tile in enumerate(tiles):
             out = dst / f"{path.stem}_{j:02d}.png"
@@ -309,9 +407,18 @@ def evaluate_folders(generated: str | os.PathLike, reference: str | os.PathLike)
                       n_reference=len(feats["ref", "clean"]))
 
 
+def _sidecar_identity(path: Path) -> dict | None:
+    """The dataset identity of one cached image's sidecar; None if it is not a readable sidecar."""
+    try:
+        config = json.loads(path.read_text())["config"]
+        return {k: v for k, v in config.items() if k not in PER_IMAGE}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def dataset_key(config: DatasetConfig) -> str:
-    """A short stable name for a dataset's configuration (independent of n_per_prompt and output)."""
-    return config_key(config.image_config("", 0) | dict(prompt=None, index=None, image_seed=None))[:16]
+    """A short stable name for a dataset's identity (independent of prompts, n_per_prompt, output and device)."""
+    return config_key(identity(config) | dict.fromkeys(PER_IMAGE))[:16]
 
 
 def in_results(config: DatasetConfig, results_dir: str | os.PathLike) -> DatasetConfig:

@@ -18,15 +18,39 @@ WHOLE_DECODE_VIEWS = 8
 
 
 def models_root() -> Path:
-    """Where bundled models live: $GVCF_MODELS, else the repository's data/models, else installed package data."""
+    """Where bundled models live: $GVCF_MODELS when set (and then only there: a wrong setting is an error, not a
+    silent fall-back to another model), else the repository's data/models, else installed package data."""
     env = os.environ.get("GVCF_MODELS")
-    candidates = [Path(env)] if env else []
+    if env:
+        return Path(env)
     here = Path(__file__).resolve().parent
-    candidates += [here.parent / "data" / "models", here / "_data" / "models"]
+    candidates = [here.parent / "data" / "models", here / "_data" / "models"]
     for c in candidates:
         if (c / EMBEDDED_FOLDER / "model_index.json").exists():
             return c
     return candidates[0]
+
+
+PIPELINE_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+def check_pipeline_folder(path: Path, name: str) -> None:
+    """A local diffusers Stable Diffusion folder: model_index.json and each component's subfolder with its config."""
+    if not (path / "model_index.json").exists():
+        raise ValueError(f"model={name!r}: the folder {path} has no model_index.json (not a diffusers pipeline folder)")
+    configs = {"scheduler": "scheduler_config.json", "tokenizer": None}
+    missing = [part for part in PIPELINE_PARTS
+               if not (path / part).is_dir() or (configs.get(part, "config.json") and
+                                                 not (path / part / configs.get(part, "config.json")).exists())]
+    if missing:
+        raise ValueError(f"model={name!r}: the folder {path} lacks the component folder(s) {missing} (each with its "
+                         f"config); a Stable Diffusion folder has {list(PIPELINE_PARTS)}")
+
+
+def _looks_like_a_path(name: str) -> bool:
+    """A local path rather than a hub id (owner/name): absolute, ./ ../ ~, a Windows drive, or more than one '/'."""
+    return name.startswith(("/", ".", "~")) or os.sep in name.replace("/", "", 1) or name.count("/") != 1 \
+        or Path(name).expanduser().exists()
 
 
 def default_device() -> str:
@@ -193,16 +217,20 @@ def load_model(model: str | os.PathLike = EMBEDDED, device: str | None = None, d
     if name == EMBEDDED:
         path = models_root() / EMBEDDED_FOLDER
         if not (path / "model_index.json").exists():
-            raise ValueError(f"model={EMBEDDED!r}: the bundled model is missing at {path}; "
-                             f"train it with `gvcf train-embedded --out {path}` or set GVCF_MODELS")
+            where = f"GVCF_MODELS={os.environ['GVCF_MODELS']!r} has no {EMBEDDED_FOLDER}/ with model_index.json" \
+                if os.environ.get("GVCF_MODELS") else f"the bundled model is missing at {path}"
+            raise ValueError(f"model={EMBEDDED!r}: {where}; unset GVCF_MODELS to use the repository's "
+                             f"data/models, or train one with `gvcf train-embedded --out {path}`")
         source = str(path)
     else:
         source = name
     kwargs = dict(torch_dtype=dtype, safety_checker=None, requires_safety_checker=False, feature_extractor=None)
-    if Path(source).is_dir():
-        if not (Path(source) / "model_index.json").exists():
-            raise ValueError(f"model={name!r}: the folder has no model_index.json (not a diffusers pipeline folder)")
-        pipe = StableDiffusionPipeline.from_pretrained(source, **kwargs)
+    if Path(source).expanduser().is_dir():
+        check_pipeline_folder(Path(source).expanduser(), name)
+        pipe = StableDiffusionPipeline.from_pretrained(str(Path(source).expanduser()), **kwargs)
+    elif _looks_like_a_path(source):
+        raise ValueError(f"model={name!r}: no such folder. Pass a local diffusers folder (with model_index.json), "
+                         f"a Hugging Face id such as {SD2_BASE!r}, or {EMBEDDED!r} for the bundled model")
     else:
         try:
             pipe = StableDiffusionPipeline.from_pretrained(source, local_files_only=True, **kwargs)

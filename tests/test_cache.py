@@ -70,6 +70,8 @@ def test_crash_leftovers_are_not_results(tmp_path):
     data[-20] ^= 0xFF
     cache.path_for(CONFIG).write_bytes(bytes(data))
     assert cache.has(CONFIG) and cache.get(CONFIG) is None
+    assert not cache.has(CONFIG, verify=True) and list(cache.iter_missing([CONFIG])) == [CONFIG]  # resume remakes it
+    assert list(cache.iter_missing([CONFIG], verify=False)) == []
 
 
 def test_stale_temp_files_cleaned(tmp_path):

@@ -59,3 +59,25 @@ def test_tokenizer_matches_open_clip(clip_tokenizer):
     for text in ["A photo of a city skyline at night", "Natural landscape in anime style illustration",
                  "An illustration of a beach in La La Land style, 2016's film"]:
         assert tok(text, padding="max_length", max_length=77).input_ids == ref([text])[0].tolist()
+
+
+def test_folder_without_a_component_names_it(tiny_pipe, tmp_path):
+    import shutil
+
+    tiny_pipe.save_pretrained(tmp_path)
+    shutil.rmtree(tmp_path / "unet")
+    with pytest.raises(ValueError, match=r"lacks the component folder\(s\) \['unet'\]"):
+        gvcf.load_model(str(tmp_path), device="cpu")
+
+
+@pytest.mark.parametrize("path", ["/no/such/sd2-base", "./sd2-base", "sd2-base", "~/models/sd2"])
+def test_a_missing_local_path_is_not_sent_to_the_hub(path):
+    with pytest.raises(ValueError, match="no such folder") as err:
+        gvcf.load_model(path, device="cpu")
+    assert "huggingface-cli" not in str(err.value)
+
+
+def test_gvcf_models_pointing_at_an_empty_folder_is_an_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("GVCF_MODELS", str(tmp_path))
+    with pytest.raises(ValueError, match="GVCF_MODELS"):
+        gvcf.load_model("embedded", device="cpu")
