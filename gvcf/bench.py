@@ -116,11 +116,11 @@ def bench_model(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool
 
     Returns (model, note); note says when the bundled model is missing and its architecture was built instead."""
     from .archs import build_random_model
-    from .models import EMBEDDED, default_device, load_model
+    from .models import EMBEDDED, load_model, resolve_device
 
     if arch not in BENCH_ARCHS:
         raise ValueError(f"arch must be one of {BENCH_ARCHS}, got {arch!r}")
-    device = device or default_device()
+    device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
     note = ""
     if arch == "embedded":

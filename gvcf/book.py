@@ -5,10 +5,12 @@
     python -m gvcf.book params --profile paper 03_variance_corrected_fusion
     python -m gvcf.book check                         # after `jupyter-book build .`
 
-A profile is ``book/profiles/<name>.yml``: ``{common: {...}, <notebook stem>: {...}}``. A chapter gets
-``common`` updated by its own section, plus ``profile=<name>``. Parameters whose name ends in ``_dir`` and
-whose value is a relative path are resolved against the repository root, so they mean the same thing
-whatever the kernel's working directory (the notebook's folder, as under nbval).
+A profile is ``book/profiles/<name>.yml`` (or any YAML file, ``--profile path/to/mine.yml``):
+``{common: {...}, <notebook stem>: {...}}``. A chapter gets ``common`` updated by its own section, plus
+``profile=<name>`` (a file's stem). A key that no notebook declares (in a chapter's section: that its notebook
+does not declare) is refused before anything runs. Parameters whose name ends in ``_dir`` and whose value is a
+relative path are resolved against the repository root, so they mean the same thing whatever the kernel's
+working directory (the notebook's folder, as under nbval).
 
 Runs are resumable: each executed chapter has ``<stem>.run.json`` beside it recording the hash of the
 source notebook and the parameters; a chapter whose output exists and whose hash is unchanged is skipped.
@@ -48,22 +50,47 @@ PARTIAL_SUFFIX = ".partial.ipynb"
 
 # ----------------------------------------------------------------------------- profiles and parameters
 
-def profile_path(profile: str, root: str | os.PathLike = ".") -> Path:
-    return Path(root) / PROFILES_DIR / f"{profile}.yml"
+def _profile_file(profile: str | os.PathLike) -> Path | None:
+    """`profile` as a path to a YAML file (it ends in .yml/.yaml, or is an existing path with a separator), else
+    None (it is a name)."""
+    text = str(profile)
+    if text.endswith((".yml", ".yaml")) or (any(s in text for s in (os.sep, "/")) and Path(text).exists()):
+        return Path(text)
+    return None
+
+
+def profile_path(profile: str | os.PathLike, root: str | os.PathLike = ".") -> Path:
+    """The YAML file of a profile: ``book/profiles/<profile>.yml`` under root, or `profile` itself when a path."""
+    return _profile_file(profile) or Path(root) / PROFILES_DIR / f"{profile}.yml"
+
+
+def profile_name(profile: str | os.PathLike) -> str:
+    """What the chapters get as their `profile` parameter: the name, or a profile file's stem."""
+    path = _profile_file(profile)
+    return path.stem if path else str(profile)
 
 
 def available_profiles(root: str | os.PathLike = ".") -> list[str]:
     return sorted(p.stem for p in (Path(root) / PROFILES_DIR).glob("*.yml"))
 
 
-def load_profile(profile: str, root: str | os.PathLike = ".") -> dict:
-    """The profile's mapping {common: {...}, <stem>: {...}} (sections may be empty)."""
+def load_profile(profile: str | os.PathLike, root: str | os.PathLike = ".") -> dict:
+    """The profile's mapping {common: {...}, <stem>: {...}} (sections may be empty); profile: a name or a file."""
     import yaml
 
     path = profile_path(profile, root)
-    if not path.exists():
-        raise ValueError(f"no profile {profile!r} ({path} is missing); available: {available_profiles(root)}")
-    data = yaml.safe_load(path.read_text()) or {}
+    if not path.is_file():
+        raise ValueError(f"no profile {str(profile)!r} ({path} is missing); available: {available_profiles(root)}, "
+                         f"or a path to a .yml file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark, context = getattr(err, "problem_mark", None), getattr(err, "context_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        what = getattr(err, "problem", None) or err
+        if context and getattr(err, "context", None):
+            what = f"{what}, {err.context} opened on line {context.line + 1}"
+        raise ValueError(f"profile {path}:{where} not valid YAML ({what})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a profile must be a mapping of sections, got {type(data).__name__}")
     for key, section in data.items():
@@ -81,11 +108,32 @@ def check_profile(data: dict, stems, name: str = "profile") -> None:
                          f"{sorted(known)}")
 
 
+def check_parameters(data: dict, declared: dict, name: str = "profile") -> None:
+    """Raise ValueError on a parameter no notebook would read (papermill only warns, and the chapter runs without it).
+
+    declared: {stem: the names in its `parameters` cell, or None when unknown}. A `common` key must be declared by
+    at least one notebook (the others leave it out); a chapter section's key by that chapter's notebook.
+    """
+    known = {stem: names for stem, names in declared.items() if names is not None}
+    if not known:
+        return
+    anywhere = set().union(*known.values()) | {"profile"}
+    unknown = sorted(str(k) for k in (data.get("common") or {}) if k not in anywhere)
+    if unknown:
+        raise ValueError(f"{name}: common parameter(s) {unknown} are declared by no notebook's parameters cell")
+    for stem, names in known.items():
+        unknown = sorted(str(k) for k in (data.get(stem) or {}) if k not in names | {"profile"})
+        if unknown:
+            raise ValueError(f"{name}: section {stem!r} sets {unknown}, which the parameters cell of "
+                             f"{NOTEBOOKS_DIR / stem}.ipynb does not declare")
+
+
 def merge_params(profile_data: dict, stem: str, profile: str, declared=None) -> dict:
     """Parameters for one notebook: common, then the notebook's own section, then profile=<name>.
 
     declared: the names in the notebook's `parameters` cell; when given, a `common` entry the notebook lacks is
-    left out (papermill would warn about it), while the notebook's own section is passed whole, typos included.
+    left out (papermill would warn about it), while the notebook's own section is passed whole (check_parameters
+    refuses a key the notebook lacks before anything runs).
     """
     params = {k: v for k, v in (profile_data.get("common") or {}).items() if declared is None or k in declared}
     params.update(profile_data.get(stem) or {})
@@ -155,6 +203,16 @@ def _execute(source: Path, target: Path, params: dict, kernel: str, cwd: Path, l
                                progress_bar=True, log_output=log_output, cwd=str(cwd))
 
 
+def describe_error(err: BaseException) -> str:
+    """One line for a failed chapter: the notebook's own exception (papermill's PapermillExecutionError carries its
+    name, message and cell) rather than papermill's wrapper, else the exception itself."""
+    ename, evalue = getattr(err, "ename", None), getattr(err, "evalue", None)
+    if ename is None:
+        return f"{type(err).__name__}: {err}"
+    cell = getattr(err, "exec_count", None)
+    return f"{ename}: {evalue}" + (f" (at In [{cell}])" if cell is not None else "")
+
+
 def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAPTERS_DIR, kernel: str = "python3",
         log_output: bool = True, force: bool = False, root: str | os.PathLike = ".", keep_going: bool = True) -> list[dict]:
     """Execute the chapter notebooks under a profile; return one record per notebook.
@@ -166,7 +224,11 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
     root = Path(root)
     available = discover(root)
     data = load_profile(profile, root)
-    check_profile(data, set(available) | set(CHAPTERS), str(profile_path(profile, root)))
+    where = str(profile_path(profile, root))
+    check_profile(data, set(available) | set(CHAPTERS), where)
+    declared = {stem: declared_parameters(root / NOTEBOOKS_DIR / f"{stem}.ipynb") for stem in available}
+    check_parameters(data, declared, where)
+    profile = profile_name(profile)
     stems = available if notebooks is None else [_stem(n) for n in notebooks]
     missing = [s for s in stems if s not in available]
     if missing:
@@ -178,7 +240,7 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
         source = root / NOTEBOOKS_DIR / f"{stem}.ipynb"
         target = out / f"{stem}.ipynb"
         record_path = out / f"{stem}{RECORD_SUFFIX}"
-        params = merge_params(data, stem, profile, declared_parameters(source))
+        params = merge_params(data, stem, profile, declared[stem])
         digest = run_hash(source, params, kernel)
         if not force and target.exists() and record_path.exists():
             try:
@@ -195,10 +257,10 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
         try:
             _execute(source, partial, resolve_dirs(params, root), kernel, source.parent.resolve(), log_output)
         except Exception as err:  # noqa: BLE001 - report and go on with the other chapters
-            print(f"[gvcf.book] {stem}: FAILED ({type(err).__name__}); the partly executed notebook is "
-                  f"{partial}", file=sys.stderr)
-            failures.append((stem, err))
-            records.append({"notebook": stem, "status": "failed", "error": f"{type(err).__name__}: {err}"})
+            error = describe_error(err)
+            print(f"[gvcf.book] {stem}: FAILED ({error}); the partly executed notebook is {partial}", file=sys.stderr)
+            failures.append((stem, error, err))
+            records.append({"notebook": stem, "status": "failed", "error": error})
             if not keep_going:
                 break
             continue
@@ -212,8 +274,8 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
         print(f"[gvcf.book] {stem}: done in {seconds:.0f} s -> {target}", file=sys.stderr)
         records.append({**record, "status": "ran"})
     if failures:
-        names = ", ".join(s for s, _ in failures)
-        raise RuntimeError(f"{len(failures)} chapter(s) failed: {names}") from failures[0][1]
+        raise RuntimeError(f"{len(failures)} chapter(s) failed: "
+                           + "; ".join(f"{s} ({e})" for s, e, _ in failures)) from failures[0][2]
     return records
 
 
@@ -329,7 +391,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gvcf.book", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="execute chapter notebooks with papermill")
-    r.add_argument("--profile", default="book", help="book/profiles/<profile>.yml (default: book)")
+    r.add_argument("--profile", default="book", help="a name in book/profiles/ (default: book) or a .yml file")
     r.add_argument("--notebooks", nargs="+", metavar="STEM", help="only these chapters (default: all)")
     r.add_argument("--out-dir", default=str(CHAPTERS_DIR))
     r.add_argument("--kernel", default="python3")
@@ -354,10 +416,15 @@ def main(argv=None) -> int:
             print(f"{rec['notebook']}: {rec['status']}" + (f" ({rec['seconds']} s)" if rec["status"] == "ran" else ""))
         return 0
     if args.command == "params":
-        data = load_profile(args.profile)
-        stems = args.notebooks or discover() or list(CHAPTERS)
-        print(json.dumps({_stem(s): merge_params(data, _stem(s), args.profile,
-                                                 declared_parameters(NOTEBOOKS_DIR / f"{_stem(s)}.ipynb"))
+        try:
+            data = load_profile(args.profile)
+            declared = {s: declared_parameters(NOTEBOOKS_DIR / f"{s}.ipynb") for s in discover()}
+            check_parameters(data, declared, str(profile_path(args.profile)))
+        except ValueError as err:
+            print(f"gvcf.book: {err}", file=sys.stderr)
+            return 1
+        stems = [_stem(s) for s in args.notebooks] or list(declared) or list(CHAPTERS)
+        print(json.dumps({s: merge_params(data, s, profile_name(args.profile), declared.get(s))
                           for s in stems}, indent=1))
         return 0
     problems = check_html(args.build_dir)

@@ -3,27 +3,66 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 
 def _stride(text: str):
-    parts = [int(p) for p in text.split(",")]
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected pixels as S or H,W, got {text!r}")
     return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def check_output_image(path: str | os.PathLike, name: str = "output") -> Path:
+    """An image path PIL can write, in a folder we can write to: checked (by creating and removing a temporary
+    file beside it) before minutes of generation, not after."""
+    from PIL import Image
+
+    path = Path(path)
+    formats = Image.registered_extensions()
+    if path.is_dir():
+        raise ValueError(f"{name}: {str(path)!r} is a directory; give a file name such as {path / 'pano.png'}")
+    if path.suffix.lower() not in formats:
+        raise ValueError(f"{name}: {str(path)!r} has no image extension PIL writes (e.g. .png, .jpg, .webp)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".gvcf-", suffix=path.suffix):
+            pass
+    except OSError as err:
+        raise ValueError(f"{name}: cannot write to {str(path.parent)!r} ({err.strerror or err})") from None
+    return path
+
+
+def save_image_atomic(image, path: Path) -> None:
+    """Write to a temporary name beside `path`, then rename: a killed run never leaves half an image."""
+    from PIL import Image
+
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        image.save(tmp, format=Image.registered_extensions()[path.suffix.lower()])
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def cmd_generate(args) -> None:
     import gvcf
 
+    output = check_output_image(args.output)
     model = gvcf.load_model(args.model, device=args.device)
     result = gvcf.generate(
         model, prompt=args.prompt, negative_prompt=args.negative_prompt, height=args.height, width=args.width,
         stride=args.stride, fusion=args.fusion, sampler=args.sampler, steps=args.steps,
         guidance_scale=args.guidance_scale, alpha=args.alpha, seed=args.seed, circular=args.circular,
         view_batch_size=args.view_batch_size, eta=args.eta, progress=True)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    result.image.save(args.output)
-    print(f"{args.output}: {result.image.size[0]}x{result.image.size[1]}, {len(result.layout)} views, "
+    save_image_atomic(result.image, output)
+    print(f"{output}: {result.image.size[0]}x{result.image.size[1]}, {len(result.layout)} views, "
           f"{result.seconds:.1f} s")
 
 
@@ -38,7 +77,12 @@ def cmd_train(args) -> None:
     if args.smoke:
         overrides = dict(vae_steps=4, unet_steps=4, decoder_steps=4, n_latents=500, eval_views=16, checkpoint_every=2) | overrides
     cfg = dataclasses.replace(TrainConfig(), **overrides)
-    print(json.dumps(train_embedded(args.out, cfg, work=args.work, retrain_stale=args.retrain_stale), indent=1))
+    if args.out is None:   # the bundled model's folder, wherever the command is run from
+        from .models import EMBEDDED_FOLDER, models_root
+
+        args.out = models_root() / EMBEDDED_FOLDER
+    print(json.dumps(train_embedded(args.out, cfg, work=args.work, retrain_stale=args.retrain_stale,
+                                    overwrite=args.overwrite), indent=1))
 
 
 def _parse_settings(base, pairs: list[str]) -> dict:
@@ -140,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
         b.set_defaults(func=lambda a: sys.exit(f"bench unavailable: {err}"))
 
     t = sub.add_parser("train-embedded", help="train the bundled model from scratch")
-    t.add_argument("--out", default="data/models/gvcf-world-64")
+    t.add_argument("--out", default=None, help="the model folder, written when training has finished (default: "
+                   "the bundled model's, data/models/gvcf-world-64, which needs --overwrite)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it holds files (it is swapped in when training has finished)")
     t.add_argument("--work", default=None, help="checkpoint folder (default: <out>.work); reruns resume from it")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--vae-steps", type=int, default=None)
@@ -150,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="any TrainConfig field, e.g. --set decoder_lr=1e-3 (repeatable; tuples as 32,64,64)")
     t.add_argument("--retrain-stale", action="store_true",
-                   help="if --work holds checkpoints of another config, retrain only the stages it changes")
+                   help="if --work holds checkpoints of another config, retrain only the stages it changes "
+                        "(no checkpoints, as in a fresh clone: every stage is trained)")
     t.add_argument("--smoke", action="store_true", help="a few steps only (CI)")
     t.set_defaults(func=cmd_train)
 
@@ -163,9 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dataset", help="generate, crop and evaluate datasets (accelerate-aware)")
     dsub = d.add_subparsers(dest="action", required=True)
     dg = dsub.add_parser("generate")
-    dg.add_argument("--config", required=True, help="YAML with DatasetConfig fields")
+    dg.add_argument("--config", required=True, help="YAML with DatasetConfig fields (prompts: a list)")
     dc = dsub.add_parser("crop")
-    dc.add_argument("--src", required=True)
+    dc.add_argument("--src", required=True, help="folder of panoramas (.png); every one is checked before cropping")
     dc.add_argument("--dst", required=True)
     dc.add_argument("--size", type=int, required=True, help="tile size in pixels (the model's native size)")
     de = dsub.add_parser("evaluate")

@@ -69,10 +69,11 @@ class DatasetConfig:
         check_alpha(self.alpha)
         if not self.prompts or not all(isinstance(p, str) and p for p in self.prompts):
             raise ValueError("prompts must be a non-empty list of non-empty strings")
+        is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)   # noqa: E731 (YAML's true is no count)
         for name in ("n_per_prompt", "width_views"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
+            if not is_int(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
-        if self.stride is not None and (not isinstance(self.stride, int) or self.stride <= 0):
+        if self.stride is not None and (not is_int(self.stride) or self.stride <= 0):
             raise ValueError(f"stride must be a positive int or null, got {self.stride!r}")
         object.__setattr__(self, "seed", check_seed(self.seed, "seed"))
         for name in ("guidance_scale", "sync_weight"):

@@ -35,6 +35,7 @@ from .datasets import DatasetConfig
 from .fusion import FUSIONS, FusionPlan, fuse
 from .generate import DEFAULT_STRIDE_FRACTION, DEFAULT_WIDTH_VIEWS
 from .inception import load_image
+from .models import resolve_device
 from .samplers import make_sampler
 from .views import ViewLayout
 from .weights import weight_map
@@ -119,17 +120,6 @@ def resolve_numbers(values, default, name: str, kind=float) -> list:
     if not out or (kind is int and any(float(v) != int(v) for v in values)):
         raise ValueError(f"{name} must be a non-empty list of {kind.__name__}s, got {values!r}")
     return out
-
-
-def resolve_device(device: str | None = "auto") -> str:
-    """"auto" (or None): cuda if available, else cpu; otherwise the device as given (checked)."""
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    device = str(device)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available here; use device='auto' or 'cpu'")
-    torch.device(device)   # raises on nonsense
-    return device
 
 
 def _positive_int(value, name: str) -> int:
@@ -503,6 +493,13 @@ class Setup:
                     "with fewer samples and denoising steps than the paper. Absolute values are **not comparable** "
                     "with the paper's Stable Diffusion 2 numbers; only the **directions** of the comparisons are "
                     "(which method is better, which way a trend goes).")
+        from .models import SD2_BASE
+
+        if self.model_name != SD2_BASE:   # SD 2's view size, but maybe another model (or a stand-in)
+            return (f"Model `{self.model_name}` ({self.native} px views, as Stable Diffusion 2's): the numbers are "
+                    f"comparable with the paper's only if it is Stable Diffusion 2 base (`{SD2_BASE}` or a local copy "
+                    "of it) run with the paper's protocol (profile `paper`); with fewer samples than the paper they "
+                    "are noisier.")
         return (f"Model `{self.model_name}`: with the paper's model and protocol (profile `paper`) the numbers are "
                 "directly comparable; with fewer samples than the paper they are noisier.")
 

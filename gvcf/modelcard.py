@@ -309,7 +309,7 @@ schedule assumes. The pooled text path is diffusers' `addition_embed_type="text"
 the same text embeddings, so `StableDiffusionPipeline` runs the folder unchanged. Weights are stored in float16 ({size_mb:.1f} MB in all) and loaded as float32 on the CPU.
 
 ## Training
-`gvcf train-embedded --out data/models/gvcf-world-64` (deterministic for `--seed`; checkpoints in
+`gvcf train-embedded --overwrite` (into data/models/gvcf-world-64; deterministic for `--seed`; checkpoints in
 `data/models/gvcf-world-64.work/`, a rerun resumes; `--set FIELD=VALUE --retrain-stale` retrains only the stages a
 change reaches). Stages: VAE {cfg["vae_steps"]} steps (batch {cfg["vae_batch"]},
 {cfg["vae_crop"]} px crops, lr {cfg["vae_lr"]:g}, MSE + L1 + {cfg["vae_kl_weight"]} KL), {cfg["n_latents"]:,} views pre-encoded, UNet + text

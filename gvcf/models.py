@@ -53,8 +53,26 @@ def _looks_like_a_path(name: str) -> bool:
         or Path(name).expanduser().exists()
 
 
+def resolve_device(device: str | None = "auto") -> str:
+    """"auto" (or None): cuda if available, else cpu; otherwise "cpu", "cuda", "cuda:N" or "mps", checked to be
+    there (ValueError naming `device` otherwise, before any model is loaded)."""
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    text = str(device)
+    kind, _, index = text.partition(":")
+    if text not in ("cpu", "cuda", "mps") and not (kind == "cuda" and index.isdigit()):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={text!r}: no CUDA device is visible here; use device='auto' or 'cpu'")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ValueError(f"device={text!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={text!r}: MPS is not available here; use device='auto' or 'cpu'")
+    return text
+
+
 def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device("auto")
 
 
 @dataclass(frozen=True)
@@ -212,7 +230,7 @@ def load_model(model: str | os.PathLike = EMBEDDED, device: str | None = None, d
     from diffusers import StableDiffusionPipeline
 
     name = str(model)
-    device = device or default_device()
+    device = resolve_device(device)
     dtype = dtype or (torch.float16 if str(device).startswith("cuda") else torch.float32)
     if name == EMBEDDED:
         path = models_root() / EMBEDDED_FOLDER
@@ -220,7 +238,7 @@ def load_model(model: str | os.PathLike = EMBEDDED, device: str | None = None, d
             where = f"GVCF_MODELS={os.environ['GVCF_MODELS']!r} has no {EMBEDDED_FOLDER}/ with model_index.json" \
                 if os.environ.get("GVCF_MODELS") else f"the bundled model is missing at {path}"
             raise ValueError(f"model={EMBEDDED!r}: {where}; unset GVCF_MODELS to use the repository's "
-                             f"data/models, or train one with `gvcf train-embedded --out {path}`")
+                             f"data/models, or train one with `gvcf train-embedded --out {path} --overwrite`")
         source = str(path)
     else:
         source = name

@@ -2,8 +2,9 @@
 
 Stages: tokenizer (built offline) -> VAE (AutoencoderKL, 4x down, 4 channels) -> latent dataset ->
 UNet2DConditionModel + CLIPTextModel jointly, with caption dropout for classifier-free guidance and an EMA.
-Every stage checkpoints atomically and resumes, so a killed run loses at most `checkpoint_every` steps. A rerun
-under another config retrains only the stages the change reaches (STAGES, `retrain_stale`).
+Every stage checkpoints atomically and resumes, so a killed run loses at most `checkpoint_every` steps; the model
+folder is written only at the end, in one swap. A rerun under another config retrains only the stages the change
+reaches (STAGES, `retrain_stale`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import dataclasses
 import json
 import math
 import os
+import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -442,8 +445,12 @@ def train_unet(cfg: TrainConfig, data: dict, tokenizer, work: Path, log: _Log, p
     return unet.eval(), text_encoder.eval()
 
 
+LOG_FILE = "training_log.csv"   # kept in the work folder while training, copied into the model at the end
+
+
 def save_pipeline(out: Path, vae, text_encoder, tokenizer, unet, latent_std: float, cfg: TrainConfig) -> None:
-    """Write a Stable Diffusion folder: model_index.json, tokenizer, text_encoder, unet, vae, scheduler."""
+    """Write a Stable Diffusion folder (model_index.json, tokenizer, text_encoder, unet, vae, scheduler and
+    train_config.json) into `out`, a new folder: replace_folder puts it in place of another."""
     from diffusers import PNDMScheduler, StableDiffusionPipeline
 
     vae.register_to_config(scaling_factor=1.0 / latent_std)
@@ -454,35 +461,89 @@ def save_pipeline(out: Path, vae, text_encoder, tokenizer, unet, latent_std: flo
         safety_checker=None, feature_extractor=None,
         requires_safety_checker=False,
     )
-    tmp = out.with_name(out.name + ".tmp")
-    pipe.save_pretrained(tmp, safe_serialization=True)
+    pipe.save_pretrained(out, safe_serialization=True)
     # Ship vocab.json + merges.txt as SD 2 does; tokenizer.json (3.6 MB) is rebuilt from them on load.
-    (tmp / "tokenizer" / "tokenizer.json").unlink(missing_ok=True)
-    write_clip_vocab(tmp / "tokenizer")
-    save_config(cfg, tmp / "train_config.json")
-    for name in ("training_log.csv",):
-        if (out / name).exists():
-            os.replace(out / name, tmp / name)
-    if out.exists():
-        import shutil
-        shutil.rmtree(out / "tokenizer", ignore_errors=True)
-        for sub in ("text_encoder", "unet", "vae", "scheduler"):
-            shutil.rmtree(out / sub, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    for item in tmp.iterdir():
-        os.replace(item, out / item.name)
-    tmp.rmdir()
+    (out / "tokenizer" / "tokenizer.json").unlink(missing_ok=True)
+    write_clip_vocab(out / "tokenizer")
+    save_config(cfg, out / "train_config.json")
+
+
+def _sibling(out: Path, suffix: str) -> Path:
+    return out.with_name(out.name + suffix)
+
+
+def recover_folder(out: Path) -> None:
+    """Undo what a run killed inside replace_folder left: the previous folder back at `out` if the new one never
+    got there, and no temporary siblings."""
+    old, new = _sibling(out, ".outgoing"), _sibling(out, ".incoming")
+    if old.exists() and not out.exists():
+        os.replace(old, out)
+    for leftover in (old, new):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def replace_folder(out: Path, write) -> list[str]:
+    """Build a folder by write(folder) in a temporary sibling, then swap it in for `out` by two renames, so `out` is
+    either the previous folder or the finished new one (killed between the renames: absent, the previous one at
+    <out>.outgoing, which recover_folder puts back). Entries of the previous folder that the new one lacks (a model
+    card) are copied over; returns their names."""
+    recover_folder(out)
+    new, old = _sibling(out, ".incoming"), _sibling(out, ".outgoing")
+    new.mkdir(parents=True)
+    write(new)
+    kept = []
+    if out.is_dir():
+        for item in sorted(out.iterdir()):
+            if not (new / item.name).exists():
+                (shutil.copytree if item.is_dir() else shutil.copy2)(item, new / item.name)
+                kept.append(item.name)
+        os.replace(out, old)
+    os.replace(new, out)
+    shutil.rmtree(old, ignore_errors=True)
+    return kept
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse (ValueError naming `out`) to replace a folder that holds anything, unless overwrite."""
+    from .models import EMBEDDED_FOLDER, models_root
+
+    recover_folder(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out: {out} is a file, not a folder")
+    if overwrite or not out.exists() or not any(out.iterdir()):
+        return
+    names = sorted(p.name for p in out.iterdir())
+    what = ("the bundled model" if out.resolve() == (models_root() / EMBEDDED_FOLDER).resolve()
+            else "a model" if "model_index.json" in names else "files")
+    listing = f" ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})"
+    raise ValueError(f"out: {out} already holds {what}{listing}; pass overwrite=True (--overwrite) to replace it "
+                     f"once training has finished, or another out (--out)")
+
+
+def stage_plan(cfg: TrainConfig, work: Path) -> str:
+    """One line: the stages that resume from checkpoints in `work`, and those trained from scratch."""
+    stages = [s for s in STAGES if s != "decoder" or cfg.decoder_steps]
+    found = [s for s in stages if _checkpoint(work, s).exists()]
+    todo = [s for s in stages if s not in found]
+    if not found:
+        return f"no checkpoints in {work}: every stage is trained from scratch ({', '.join(todo)})"
+    return (f"checkpoints in {work}: {', '.join(found)} (resumed where they stopped); "
+            + (f"trained from scratch: {', '.join(todo)}" if todo else "no stage is trained from scratch"))
 
 
 def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str | Path | None = None,
-                   progress: bool = True, retrain_stale: bool = False) -> dict:
+                   progress: bool = True, retrain_stale: bool = False, overwrite: bool = False) -> dict:
     """Train the bundled model into `out` (a diffusers folder). Returns measured numbers (PSNR, times).
 
-    A rerun resumes from the checkpoints in `work` (default `<out>.work`). If they were made under another config,
-    the run is refused, unless retrain_stale: then the checkpoints of the stages that config change reaches (see
-    STAGES) are deleted and retrained from the others, e.g. a new decoder recipe retrains the decoder alone.
+    `out` is written once, at the end, as a whole (replace_folder): a killed run leaves it as it was. A folder that
+    already holds files is refused unless overwrite. The checkpoints and the loss log live in `work` (default
+    `<out>.work`), and a rerun resumes from them. If they were made under another config, the run is refused,
+    unless retrain_stale: then the checkpoints of the stages that config change reaches (see STAGES) are deleted
+    and retrained from the others, e.g. a new decoder recipe retrains the decoder alone; with no checkpoints at all
+    (a fresh clone) every stage is trained. progress: tqdm bars, and that plan (stage_plan), on stderr.
     """
     out = Path(out)
+    _check_out(out, overwrite)
     if cfg.vae_steps <= 0 or cfg.unet_steps <= 0:
         raise ValueError(f"vae_steps and unet_steps must be positive, got {cfg.vae_steps}, {cfg.unet_steps}")
     if cfg.n_latents <= 0:
@@ -510,8 +571,11 @@ def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str 
             for s in stale:   # delete before restamping: a run killed in between still sees the old stamp
                 _checkpoint(work, s).unlink()
         save_config(cfg, stamp)
-    out.mkdir(parents=True, exist_ok=True)
-    log = _Log(out / "training_log.csv")
+    log = _Log(work / LOG_FILE)
+    if not log.path.exists() and (out / LOG_FILE).exists() and any(_checkpoint(work, s).exists() for s in STAGES):
+        shutil.copy2(out / LOG_FILE, log.path)   # a work folder from before the log lived there: go on from the model's
+    if progress:
+        print(f"train-embedded: {stage_plan(cfg, work)}", file=sys.stderr)
     with torch.random.fork_rng(devices=[]):
         # diffusers and transformers draw initial weights from the default generator: seed it, scoped to this run
         torch.manual_seed(cfg.seed)
@@ -533,8 +597,17 @@ def _train(out: Path, cfg: TrainConfig, work: Path, log: _Log, progress: bool) -
         vae = train_decoder(vae, cfg, work, log, progress)
     t_decoder = time.time() - t1
     vae_psnr = evaluate_vae(vae, cfg)
-    save_pipeline(out, vae, text_encoder, tokenizer, unet, data["std"], cfg)
     stats = dict(vae_psnr_db=vae_psnr, latent_std=data["std"], seconds_total=time.time() - t0, seconds_vae=t_vae,
                  seconds_decoder=t_decoder)
-    (out / "training_stats.json").write_text(json.dumps(stats, indent=1))
+
+    def write(folder: Path) -> None:
+        save_pipeline(folder, vae, text_encoder, tokenizer, unet, data["std"], cfg)
+        if log.path.exists():
+            shutil.copy2(log.path, folder / LOG_FILE)
+        (folder / "training_stats.json").write_text(json.dumps(stats, indent=1))
+
+    kept = replace_folder(out, write)
+    if kept and progress:
+        print(f"train-embedded: kept {', '.join(kept)} of the previous {out}; they describe the previous weights "
+              f"(a model card: rerun `gvcf model-card`)", file=sys.stderr)
     return stats

@@ -131,7 +131,8 @@ def test_killed_run_resumes_without_duplicates_or_truncation(tiny_folder, tmp_pa
 @pytest.mark.parametrize("field,value", [("method", "avg"), ("sampler", "plms"), ("alpha", 3.0), ("n_per_prompt", 0),
                                          ("stride", -8), ("prompts", []), ("steps", 0), ("prompts", "A beach"),
                                          ("seed", -1), ("seed", 2**32), ("seed", 1.5), ("guidance_scale", "7"),
-                                         ("sync_weight", -1.0)])
+                                         ("sync_weight", -1.0), ("n_per_prompt", True), ("width_views", True),
+                                         ("stride", True), ("steps", True)])
 def test_bad_field_fails_before_generation(field, value):
     with pytest.raises(ValueError, match=field):
         DatasetConfig(**{field: value})

@@ -45,7 +45,18 @@ def test_resolve_numbers_steps_device_paths(tmp_path):
     with pytest.raises(ValueError, match="steps"):
         E.steps_for("ddim", 0, 10, 20)
     assert E.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert E.resolve_device("cpu") == "cpu"
+    assert E.resolve_device("cpu") == "cpu" and E.resolve_device(None) == E.resolve_device("auto")
+    for bad in ("tpu", "cuda:x", "cuda:-1", "CPU", "", 0):
+        with pytest.raises(ValueError, match=r"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"):
+            E.resolve_device(bad)
+    if torch.cuda.is_available():
+        assert E.resolve_device("cuda:0") == "cuda:0"
+        with pytest.raises(ValueError, match="device='cuda:99': only"):
+            E.resolve_device("cuda:99")
+    else:
+        for name in ("cuda", "cuda:0"):
+            with pytest.raises(ValueError, match=rf"device='{name}': no CUDA device is visible"):
+                E.resolve_device(name)
     assert E.resolve_path(tmp_path) == tmp_path
     assert E.resolve_path("../results") == E.ROOT / "results"   # relative to notebooks/, whatever the cwd
     assert E.fraction_label(0.75) == "3/4" and E.fraction_label(0.125) == "1/8" and E.snap(48.7, 4) == 48

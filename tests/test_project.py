@@ -193,15 +193,16 @@ def test_resolve_dirs(tmp_path):
 
 
 def _fake_repo(tmp_path: Path) -> Path:
+    """Two notebooks; `strides` is declared by 02_guided_fusion only, so 01_overview is run without it."""
     import nbformat
 
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "book" / "profiles").mkdir(parents=True)
-    for stem in ("01_overview", "02_guided_fusion"):
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("n_per_prompt = 1\ndataset_dir: str = None", metadata={"tags": ["parameters"]})])
+    for stem, extra in (("01_overview", ""), ("02_guided_fusion", "\nstrides = None")):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("n_per_prompt = 1\ndataset_dir: str = None" + extra, metadata={"tags": ["parameters"]})])
         nbformat.write(nb, tmp_path / "notebooks" / f"{stem}.ipynb")
     (tmp_path / "book" / "profiles" / "book.yml").write_text(
-        "common: {n_per_prompt: 2, dataset_dir: results/d, not_declared: 1}\n02_guided_fusion: {n_per_prompt: 3}\n")
+        "common: {n_per_prompt: 2, dataset_dir: results/d, strides: [8]}\n02_guided_fusion: {n_per_prompt: 3}\n")
     return tmp_path
 
 
@@ -217,8 +218,10 @@ def test_run_is_resumable(tmp_path, monkeypatch):
     monkeypatch.setattr(book, "_execute", fake_execute)
     records = book.run("book", root=root, log_output=False)
     assert [r["status"] for r in records] == ["ran", "ran"]
+    assert calls[0] == ("01_overview", {"n_per_prompt": 2, "dataset_dir": str(root.resolve() / "results/d"),
+                                        "profile": "book"})
     assert calls[1] == ("02_guided_fusion", {"n_per_prompt": 3, "dataset_dir": str(root.resolve() / "results/d"),
-                                             "profile": "book"})
+                                             "strides": [8], "profile": "book"})
     out = root / "book" / "chapters"
     assert sorted(p.name for p in out.iterdir()) == ["01_overview.ipynb", "01_overview.run.json",
                                                      "02_guided_fusion.ipynb", "02_guided_fusion.run.json"]
@@ -229,7 +232,7 @@ def test_run_is_resumable(tmp_path, monkeypatch):
     assert not calls
     # a changed profile reruns only the chapter whose parameters changed; force reruns anyway
     (root / "book" / "profiles" / "book.yml").write_text(
-        "common: {n_per_prompt: 2, dataset_dir: results/d}\n02_guided_fusion: {n_per_prompt: 5}\n")
+        "common: {n_per_prompt: 2, dataset_dir: results/d, strides: [8]}\n02_guided_fusion: {n_per_prompt: 5}\n")
     assert [r["status"] for r in book.run("book", root=root)] == ["skipped", "ran"]
     assert [r["status"] for r in book.run("book", ["01_overview"], root=root, force=True)] == ["ran"]
     # a retrained bundled model (another weights hash) reruns every chapter
@@ -247,6 +250,74 @@ def test_run_is_resumable(tmp_path, monkeypatch):
         book.run("book", ["03_variance_corrected_fusion"], root=root)
     with pytest.raises(ValueError, match="no profile"):
         book.run("nonexistent", root=root)
+
+
+def _run_refused(root, text, match, monkeypatch):
+    """book.run under a profile holding `text` raises ValueError(match) before any chapter runs."""
+    (root / "book" / "profiles" / "typo.yml").write_text(text)
+    monkeypatch.setattr(book, "_execute", lambda *a: pytest.fail("a chapter ran"))
+    with pytest.raises(ValueError, match=match):
+        book.run("typo", root=root)
+    assert not (root / "book" / "chapters").exists()
+
+
+def test_run_refuses_parameters_no_notebook_declares(tmp_path, monkeypatch):
+    root = _fake_repo(tmp_path)
+    _run_refused(root, "common: {n_per_promt: 2, strides: [8], seed: 1}\n",
+                 r"typo.yml: common parameter\(s\) \['n_per_promt', 'seed'\] are declared by no notebook", monkeypatch)
+    # a key another chapter declares is still refused in a chapter's own section
+    _run_refused(root, "common: {strides: [8]}\n01_overview: {strides: [4]}\n",
+                 r"section '01_overview' sets \['strides'\].*01_overview.ipynb does not declare", monkeypatch)
+    _run_refused(root, "02_guided_fusion: {stride: abc}\n", r"'02_guided_fusion' sets \['stride'\]", monkeypatch)
+
+
+def test_shipped_profiles_declare_only_known_parameters():
+    declared = {s: book.declared_parameters(ROOT / "notebooks" / f"{s}.ipynb") for s in book.discover(ROOT)}
+    assert all(declared.values())
+    for name in PROFILES:
+        book.check_parameters(book.load_profile(name, ROOT), declared, name)
+    with pytest.raises(ValueError, match=r"common parameter\(s\) \['dataset_dri'\]"):
+        book.check_parameters({"common": {"dataset_dri": "x"}}, declared)
+
+
+def test_run_reports_the_notebooks_exception(tmp_path, monkeypatch, capsys):
+    from papermill.exceptions import PapermillExecutionError
+
+    root = _fake_repo(tmp_path)
+
+    def fail(source, target, *a):
+        target.write_text(source.read_text())
+        raise PapermillExecutionError(3, 4, "S = E.Setup(stride=stride)", "ValueError",
+                                      "stride must be a positive int, got 'abc'", ["...traceback..."])
+
+    monkeypatch.setattr(book, "_execute", fail)
+    with pytest.raises(RuntimeError, match=r"02_guided_fusion \(ValueError: stride must be a positive int, got 'abc'"):
+        book.run("book", ["02_guided_fusion"], root=root, keep_going=False)
+    line = next(l for l in capsys.readouterr().err.splitlines() if "FAILED" in l)
+    assert "FAILED (ValueError: stride must be a positive int, got 'abc' (at In [4]))" in line, line
+    assert not (root / "book" / "chapters" / "02_guided_fusion.run.json").exists()
+    monkeypatch.chdir(root)   # the command line says the same, and exits 1
+    assert book.main(["run", "--profile", "book/profiles/book.yml", "--notebooks", "01_overview"]) == 1
+    assert "1 chapter(s) failed: 01_overview (ValueError: stride must be" in capsys.readouterr().err
+    assert book.describe_error(KeyError("x")) == "KeyError: 'x'"
+
+
+def test_profile_as_a_path_and_a_yaml_error(tmp_path, monkeypatch):
+    root = _fake_repo(tmp_path)
+    calls = []
+    monkeypatch.setattr(book, "_execute", lambda source, target, params, *a: (calls.append(params),
+                                                                             target.write_text("{}")))
+    mine = tmp_path / "elsewhere" / "mine.yml"
+    mine.parent.mkdir()
+    mine.write_text("common: {n_per_prompt: 7}\n")
+    assert [r["status"] for r in book.run(str(mine), ["01_overview"], root=root)] == ["ran"]
+    assert calls == [{"n_per_prompt": 7, "profile": "mine"}]   # the file's stem is the profile's name
+    assert book.profile_path("book", root) == root / "book" / "profiles" / "book.yml"
+    with pytest.raises(ValueError, match=r"no profile .*missing\); available: \['book'\]"):
+        book.run(str(tmp_path / "nowhere.yaml"), root=root)
+    mine.write_text("common:\n  n_per_prompt: 7\n  seed: [0, 1\n")
+    with pytest.raises(ValueError, match=rf"profile {mine}: line 4, column 1: not valid YAML .*opened on line 3"):
+        book.load_profile(mine)
 
 
 # ----------------------------------------------------------------------------- the HTML checker

@@ -49,7 +49,7 @@ def test_deterministic_and_resumes(trained, tmp_path):
     _assert_same_weights(out, again, ("unet", "vae"))
     # a finished run resumes from its checkpoints: no step is repeated, the weights stay the same
     log_lines = len((again / "training_log.csv").read_text().splitlines()) if (again / "training_log.csv").exists() else 0
-    train_embedded(again, SMOKE, progress=False)
+    train_embedded(again, SMOKE, progress=False, overwrite=True)
     _assert_same_weights(out, again, ("unet",))
     new_lines = len((again / "training_log.csv").read_text().splitlines()) if (again / "training_log.csv").exists() else 0
     assert new_lines == log_lines
@@ -94,7 +94,7 @@ def test_refuses_to_resume_another_configs_checkpoints(trained, tmp_path):
     assert (work / "train_config.json").exists()
     other = dataclasses.replace(SMOKE, unet_steps=5)
     with pytest.raises(ValueError, match=r"work: .*another training config.*unet_steps"):
-        train_embedded(out, other, progress=False)
+        train_embedded(out, other, progress=False, overwrite=True)
 
 
 def test_whitening_keeps_reconstructions_and_standardises_latents():
@@ -277,6 +277,111 @@ def test_a_run_killed_mid_stage_resumes_to_the_same_weights(trained, tmp_path, m
     monkeypatch.setattr(training, "_atomic_save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_embedded(again, SMOKE, progress=False)
+    assert not again.exists() and not list(tmp_path.glob("again.*coming"))   # the model folder comes at the end
     monkeypatch.setattr(training, "_atomic_save", save)
     train_embedded(again, SMOKE, progress=False)
     _assert_same_weights(out, again)
+
+
+def _tree_bytes(folder):
+    """{relative path: bytes} of every file under folder."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_refuses_to_write_into_a_folder_that_holds_files(trained, tmp_path, monkeypatch):
+    """Without overwrite, a model folder (or any folder with files) is refused before anything is trained or
+    written: the folder and its work folder stay byte for byte the same."""
+    import gvcf.training as training
+    from gvcf.cli import main
+    from gvcf.models import EMBEDDED_FOLDER, models_root
+
+    out, _ = trained
+    before, work_before = _tree_bytes(out), _tree_bytes(out.with_name(out.name + ".work"))
+    monkeypatch.setattr(training, "_train", lambda *a: pytest.fail("training started"))
+    with pytest.raises(ValueError, match=rf"out: {out} already holds a model \(model_index.json, .*--overwrite"):
+        train_embedded(out, SMOKE, progress=False)
+    with pytest.raises(ValueError, match="out: .* already holds a model"):   # refused before the config is compared
+        train_embedded(out, TrainConfig(unet_steps=5), progress=False, retrain_stale=True)
+    assert _tree_bytes(out) == before and _tree_bytes(out.with_name(out.name + ".work")) == work_before
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"out: .*stray already holds files \(notes.txt\)"):
+        train_embedded(stray, SMOKE, progress=False)
+    assert not (tmp_path / "stray.work").exists()
+    with pytest.raises(ValueError, match=r"out: .*notes.txt is a file, not a folder"):
+        train_embedded(stray / "notes.txt", SMOKE, progress=False, overwrite=True)
+    # the command line's default --out is the bundled model, from any folder: refused without --overwrite
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match=rf"gvcf: error: out: {models_root() / EMBEDDED_FOLDER} already holds the "
+                                         rf"bundled model \(README.md, .*--overwrite"):
+        main(["train-embedded", "--smoke"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stray"]
+
+
+def test_stage_plan(tmp_path):
+    from gvcf.training import stage_plan
+
+    assert stage_plan(SMOKE, tmp_path) == f"no checkpoints in {tmp_path}: every stage is trained from scratch " \
+                                          f"(vae, latents, unet, decoder)"
+    (tmp_path / "vae.pt").write_bytes(b"")
+    (tmp_path / "latents.pt").write_bytes(b"")
+    assert stage_plan(SMOKE, tmp_path) == f"checkpoints in {tmp_path}: vae, latents (resumed where they stopped); " \
+                                          f"trained from scratch: unet, decoder"
+    import dataclasses
+
+    assert stage_plan(dataclasses.replace(SMOKE, decoder_steps=0), tmp_path).endswith("trained from scratch: unet")
+
+
+def test_a_killed_run_leaves_the_model_folder_as_it_was(trained, tmp_path, monkeypatch, capsys):
+    """Killed in a stage, while the new folder is written, or between the two renames that swap it in: the model
+    folder is the previous version (or, for a moment, absent with the previous one beside it, put back by the next
+    run); the next run replaces it whole, keeping the files it does not write (the model card)."""
+    import os
+    import shutil
+
+    import gvcf.training as training
+
+    out, _ = trained
+    model, work = tmp_path / "model", tmp_path / "model.work"
+    shutil.copytree(out, model)
+    _copy_work(out, work)
+    (model / "README.md").write_text("the model card")
+    # the log of a run from before it lived in the work folder (SMOKE logs no row: it logs every 25 steps)
+    assert not (work / "training_log.csv").exists()
+    (model / "training_log.csv").write_text("stage,step,loss,seconds\nvae,2,0.5,1.0\nunet,3,0.4,2.0\n")
+    before = _tree_bytes(model)
+
+    def die(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train_decoder", die)
+    with pytest.raises(KeyboardInterrupt):
+        train_embedded(model, SMOKE, progress=False, overwrite=True)
+    assert _tree_bytes(model) == before
+    monkeypatch.undo()
+
+    save = training.save_pipeline
+    monkeypatch.setattr(training, "save_pipeline", lambda folder, *a: (save(folder, *a), die()))
+    with pytest.raises(KeyboardInterrupt):
+        train_embedded(model, SMOKE, progress=False, overwrite=True)
+    assert _tree_bytes(model) == before and (tmp_path / "model.incoming").is_dir()   # half a new folder, beside it
+    monkeypatch.undo()
+
+    replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: die() if str(src).endswith(".incoming") else replace(src, dst))
+    with pytest.raises(KeyboardInterrupt):
+        train_embedded(model, SMOKE, progress=False, overwrite=True)
+    monkeypatch.undo()
+    assert not model.exists() and _tree_bytes(tmp_path / "model.outgoing") == before
+
+    train_embedded(model, SMOKE, progress=True, overwrite=True)
+    err = capsys.readouterr().err
+    assert f"checkpoints in {work}: vae, latents, unet, decoder (resumed where they stopped); no stage" in err
+    assert f"kept README.md of the previous {model}" in err
+    after = _tree_bytes(model)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "model.work"]
+    # resumed from finished checkpoints: the same files, byte for byte, but the timings
+    assert {k: v for k, v in after.items() if k != "training_stats.json"} == \
+        {k: v for k, v in before.items() if k != "training_stats.json"}
+    assert (work / "training_log.csv").read_bytes() == before["training_log.csv"]   # the log goes on in the work folder

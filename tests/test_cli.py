@@ -1,0 +1,46 @@
+"""The command line refuses bad output paths and options before loading a model or benchmarking."""
+import pytest
+
+import gvcf
+from gvcf import bench, cli
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Loading a model or running the bench fails the test: the check must come first."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(gvcf, "load_model", refuse)
+    monkeypatch.setattr(bench, "bench_model", refuse)
+
+
+@pytest.mark.parametrize("output,why", [("/proc/x.png", "cannot write"), (".", "is a directory"),
+                                        ("pano.jpgx", "no image extension"), ("pano", "no image extension")])
+def test_generate_checks_the_output_path_first(no_model, output, why, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["generate", "--prompt", "a beach", "-o", output])
+    assert why in str(done.value.code) and "output" in str(done.value.code)
+
+
+@pytest.mark.parametrize("stride", ["48,48,48", "a", "48,"])
+def test_generate_stride_takes_one_or_two_ints(no_model, stride, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["generate", "--prompt", "a beach", "--stride", stride])
+    assert done.value.code == 2 and "--stride" in capsys.readouterr().err
+
+
+def test_bench_checks_methods_before_benchmarking(no_model):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["bench", "--methods", "xx"])
+    assert "methods" in str(done.value.code)
+
+
+def test_generate_writes_the_image_atomically(tmp_path, tiny_pipe, monkeypatch):
+    monkeypatch.setattr(gvcf, "load_model", lambda *a, **k: tiny_pipe)
+    out = tmp_path / "sub" / "pano.png"
+    cli.main(["generate", "--prompt", "a beach", "--height", "16", "--width", "48", "--stride", "8",
+              "--sampler", "ddim", "--steps", "2", "-o", str(out)])
+    from PIL import Image
+
+    assert Image.open(out).size == (48, 16) and [p.name for p in out.parent.iterdir()] == ["pano.png"]
