@@ -40,15 +40,16 @@ def check_output_image(path: str | os.PathLike, name: str = "output") -> Path:
 
 
 def save_image_atomic(image, path: Path) -> None:
-    """Write to a temporary name beside `path`, then rename: a killed run never leaves half an image."""
+    """Encode, then write through a temporary name (cache.write_atomic): a killed run never leaves half an image."""
+    import io
+
     from PIL import Image
 
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
-        image.save(tmp, format=Image.registered_extensions()[path.suffix.lower()])
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from .cache import write_atomic
+
+    buffer = io.BytesIO()
+    image.save(buffer, format=Image.registered_extensions()[path.suffix.lower()])
+    write_atomic(path, buffer.getvalue())
 
 
 def cmd_generate(args) -> None:

@@ -388,11 +388,12 @@ def folder_features(folder: str | os.PathLike, extractor=None, mode: str = "clea
 
 
 def save_npz_atomic(path: Path, **arrays) -> None:
-    """np.savez to a temporary name in the same folder, then os.replace (a killed writer leaves no partial file)."""
-    tmp = path.with_name(".tmp-" + path.name)
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    os.replace(tmp, path)
+    """np.savez, written through a temporary name (cache.write_atomic): a killed writer leaves no partial file."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(Path(path), buffer.getvalue())
 
 
 def evaluate_folders(generated: str | os.PathLike, reference: str | os.PathLike) -> dict:

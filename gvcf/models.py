@@ -48,7 +48,7 @@ def check_pipeline_folder(path: Path, name: str) -> None:
 
 
 def _looks_like_a_path(name: str) -> bool:
-    """A local path rather than a hub id (owner/name): absolute, ./ ../ ~, a Windows drive, or more than one '/'."""
+    """A local path rather than a hub id (owner/name): absolute, ./ ../ ~, not exactly one '/', or existing."""
     return name.startswith(("/", ".", "~")) or os.sep in name.replace("/", "", 1) or name.count("/") != 1 \
         or Path(name).expanduser().exists()
 
