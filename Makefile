@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import sys; from jupyter_client.kernelspec import KernelSpecManager as K; \
 	  sys.exit(0 if K().get_kernel_spec('python3').argv[0] in ('python', 'python3', sys.executable) else 1)" \
 	  || $(PY) -m ipykernel install --sys-prefix --name python3
-	$(PY) -m gvcf.assets
+	$(PY) -m gvcf.engine.assets
 	touch $@
 
 test: export HF_HUB_OFFLINE = 1

@@ -1,11 +1,11 @@
 """gvcf: Guided and Variance-Corrected Fusion with one-shot Style Alignment (AAAI-25), for diffusers models."""
-from .fusion import FUSIONS, FusionPlan, fuse
-from .generate import GenerationResult, derive_seed, generate, generate_views
-from .models import Model, load_model
-from .samplers import make_sampler
-from .style import align_noise, slerp
-from .views import ViewLayout
-from .weights import weight_map
+from .engine.fusion import FUSIONS, FusionPlan, fuse
+from .engine.generate import GenerationResult, derive_seed, generate, generate_views
+from .engine.models import Model, load_model
+from .engine.samplers import make_sampler
+from .engine.style import align_noise, slerp
+from .engine.views import ViewLayout
+from .engine.weights import weight_map
 
 __all__ = [
     "FUSIONS", "FusionPlan", "GenerationResult", "Model", "ViewLayout", "align_noise", "derive_seed", "fuse",

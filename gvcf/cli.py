@@ -45,7 +45,7 @@ def save_image_atomic(image, path: Path) -> None:
 
     from PIL import Image
 
-    from .cache import write_atomic
+    from .eval.cache import write_atomic
 
     buffer = io.BytesIO()
     image.save(buffer, format=Image.registered_extensions()[path.suffix.lower()])
@@ -70,7 +70,7 @@ def cmd_generate(args) -> None:
 def cmd_train(args) -> None:
     import dataclasses
 
-    from .training import TrainConfig, train_embedded
+    from .world.training import TrainConfig, train_embedded
 
     overrides = {k: v for k, v in dict(seed=args.seed, vae_steps=args.vae_steps, unet_steps=args.unet_steps,
                                        decoder_steps=args.decoder_steps, n_latents=args.n_latents).items() if v is not None}
@@ -79,7 +79,7 @@ def cmd_train(args) -> None:
         overrides = dict(vae_steps=4, unet_steps=4, decoder_steps=4, n_latents=500, eval_views=16, checkpoint_every=2) | overrides
     cfg = dataclasses.replace(TrainConfig(), **overrides)
     if args.out is None:   # the bundled model's folder, wherever the command is run from
-        from .models import EMBEDDED_FOLDER, models_root
+        from .engine.models import EMBEDDED_FOLDER, models_root
 
         args.out = models_root() / EMBEDDED_FOLDER
     print(json.dumps(train_embedded(args.out, cfg, work=args.work, retrain_stale=args.retrain_stale,
@@ -112,13 +112,13 @@ def _parse_settings(base, pairs: list[str]) -> dict:
 
 
 def cmd_model_card(args) -> None:
-    from .modelcard import write_model_card
+    from .world.modelcard import write_model_card
 
     print(json.dumps(write_model_card(args.model_dir, quick=args.quick, render_only=args.render_only), indent=1))
 
 
 def cmd_dataset(args) -> None:
-    from . import datasets
+    from .eval import datasets
 
     if args.action == "generate":
         config = datasets.DatasetConfig.from_yaml(args.config)
@@ -149,8 +149,8 @@ def cmd_dataset(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .fusion import FUSIONS
-    from .samplers import SAMPLERS
+    from .engine.fusion import FUSIONS
+    from .engine.samplers import SAMPLERS
 
     p = argparse.ArgumentParser(prog="gvcf", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="time generation against diffusers and the bare UNet")
     try:
-        from . import bench
+        from .eval import bench
 
         bench.add_arguments(b)
         b.set_defaults(func=bench.main)

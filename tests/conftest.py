@@ -12,7 +12,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 @pytest.fixture(scope="session")
 def clip_tokenizer(tmp_path_factory):
     """A real CLIP tokenizer, built offline from open_clip's BPE file."""
-    from gvcf.tokenizer import build_clip_tokenizer
+    from gvcf.engine.tokenizer import build_clip_tokenizer
 
     return build_clip_tokenizer(tmp_path_factory.mktemp("tokenizer"))
 

@@ -2,7 +2,8 @@
 import pytest
 
 import gvcf
-from gvcf import bench, cli
+from gvcf import cli
+from gvcf.eval import bench
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ RUNS = {
     "make book PROFILE=paper": "tests/test_profiles.py runs every chapter under the paper profile on a stand-in model",
     "make clean": "run", "make clean-results": "run",
     GENERATE: "run", "gvcf bench": "run", CHAPTER: "run", SD2_CHAPTER: "fails cleanly",
-    BOOK_RERUN: "run", "python -m gvcf.assets": "run", **{c: "run" for c in DATASET + TRAIN},
+    BOOK_RERUN: "run", "python -m gvcf.engine.assets": "run", **{c: "run" for c in DATASET + TRAIN},
     "make venv": "make test runs it first", PAPER_DATASET: "fails cleanly",
     "gvcf train-embedded --overwrite": "the 72-minute retrain of the bundled model itself: by hand only; its refusal "
                                        "without --overwrite is test_the_bundled_model_is_not_overwritten_by_default",
@@ -194,6 +194,6 @@ def test_book_rerun_one_chapter(home):
 
 
 def test_assets_and_make_clean(home):
-    ok(sh(home, "python -m gvcf.assets"))
+    ok(sh(home, "python -m gvcf.engine.assets"))
     for target in ("clean", "clean-results"):
         assert ok(subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True)).stdout

@@ -1,0 +1,140 @@
+"""Model architectures without weights: Stable Diffusion 2 base's published configs and small test-size models.
+
+Timing does not depend on the weights, so a randomly initialised model of the right architecture measures what
+the paper's Table 3 measures (its UNet: SD 2 base, 865M parameters) without downloading anything.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .models import EMBEDDED_FOLDER, Model, check_pipeline_folder, models_root
+
+ARCHS = ("sd2", "tiny", "tiny64")
+
+# ---- Stable Diffusion 2 base (stabilityai/stable-diffusion-2-base), diffusers format ----
+# Checked against the published component config.json files (the 2-1-base mirror jack-op11/stable-diffusion-2-1-base,
+# unet/, vae/, text_encoder/, scheduler/; 2.1-base is a fine-tune of 2-base with the same architecture).
+# unet/config.json
+SD2_UNET = dict(
+    sample_size=64, in_channels=4, out_channels=4, center_input_sample=False, flip_sin_to_cos=True, freq_shift=0,
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    only_cross_attention=False, block_out_channels=(320, 640, 1280, 1280), layers_per_block=2, downsample_padding=1,
+    mid_block_scale_factor=1, act_fn="silu", norm_num_groups=32, norm_eps=1e-5, cross_attention_dim=1024,
+    attention_head_dim=(5, 10, 20, 20), dual_cross_attention=False, use_linear_projection=True, num_class_embeds=None,
+)
+# vae/config.json (sample_size is 768 in the published file, the VAE having been shared with the 768-v model; it is
+# not used at inference: the native view is the UNet's 64 latent x VAE factor 8 = 512 px). scaling_factor is not in
+# the file: diffusers' default 0.18215, as Stable Diffusion's first-stage scale.
+SD2_VAE = dict(
+    in_channels=3, out_channels=3, latent_channels=4, act_fn="silu", block_out_channels=(128, 256, 512, 512),
+    layers_per_block=2, norm_num_groups=32, sample_size=768, scaling_factor=0.18215,
+    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+)
+# text_encoder/config.json: OpenCLIP ViT-H/14's text tower without its last layer (23 of 24 layers)
+SD2_TEXT = dict(
+    vocab_size=49408, hidden_size=1024, intermediate_size=4096, num_hidden_layers=23, num_attention_heads=16,
+    max_position_embeddings=77, hidden_act="gelu", layer_norm_eps=1e-5, attention_dropout=0.0, dropout=0.0,
+    initializer_factor=1.0, initializer_range=0.02, projection_dim=512, bos_token_id=0, eos_token_id=2,
+    pad_token_id=1,
+)
+# scheduler/scheduler_config.json: every sampler and the bundled model's trainer use this one noise schedule.
+# clip_sample=False matters: DDIM and DDPM default to clipping x_0 to [-1, 1], which is right for pixels but
+# flattens latents (std 1) into a haze as soon as guidance pushes x_0 past 1.
+SD2_SCHEDULER = dict(
+    _class_name="PNDMScheduler", num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+    beta_schedule="scaled_linear", trained_betas=None, clip_sample=False, set_alpha_to_one=False,
+    skip_prk_steps=True, steps_offset=1, prediction_type="epsilon",
+)
+SD2_UNET_PARAMETERS = 865_910_724   # the paper's "865 million parameters" (Introduction)
+
+# ---- tiny64: a small random model with SD's geometry (VAE factor 8, 64-latent views, 512 px native) ----
+# so diffusers' StableDiffusionPanoramaPipeline (window 64 latent, factor 8) applies to it as it is.
+TINY64_UNET = dict(
+    sample_size=64, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8,
+)
+TINY64_VAE = dict(
+    in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8, 16, 16), layers_per_block=1,
+    norm_num_groups=4, sample_size=512, down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4, mid_block_add_attention=False,
+)
+TINY64_TEXT = dict(
+    vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+    max_position_embeddings=77, projection_dim=32, bos_token_id=49406, eos_token_id=49407, pad_token_id=0,
+)
+
+
+def sd2_configs() -> dict:
+    """Stable Diffusion 2 base's component configs (copies): unet, vae, text_encoder, scheduler."""
+    return dict(unet=dict(SD2_UNET), vae=dict(SD2_VAE), text_encoder=dict(SD2_TEXT), scheduler=dict(SD2_SCHEDULER))
+
+
+def _tiny_configs() -> dict:
+    """The bundled model's architecture: the configs saved in its folder."""
+    import json
+
+    folder = models_root() / EMBEDDED_FOLDER
+    check_pipeline_folder(folder, "the bundled model (arch 'tiny' is its architecture)")
+    read = lambda sub, name="config.json": json.loads((folder / sub / name).read_text())  # noqa: E731
+    return dict(unet=read("unet"), vae=read("vae"), text_encoder=read("text_encoder"),
+                scheduler=read("scheduler", "scheduler_config.json"))
+
+
+def arch_configs(arch: str) -> dict:
+    """Component configs of an architecture: 'sd2' (SD 2 base), 'tiny' (the bundled model's), 'tiny64'."""
+    if arch == "sd2":
+        return sd2_configs()
+    if arch == "tiny":
+        return _tiny_configs()
+    if arch == "tiny64":
+        return dict(unet=dict(TINY64_UNET), vae=dict(TINY64_VAE), text_encoder=dict(TINY64_TEXT),
+                    scheduler=dict(SD2_SCHEDULER))
+    raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+
+
+def _public(config: dict) -> dict:
+    """A saved config without diffusers' bookkeeping keys (_class_name, _diffusers_version, ...)."""
+    return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def build_unet(arch: str):
+    """A randomly initialised UNet2DConditionModel of the architecture (on the current default device)."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel.from_config(_public(arch_configs(arch)["unet"]))
+
+
+def build_random_model(arch: str = "tiny", device: str | torch.device | None = None, dtype: torch.dtype | None = None,
+                       tokenizer=None, seed: int = 0) -> Model:
+    """A gvcf Model of the architecture with random weights (for timing: nothing is downloaded)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from .models import default_device
+    from .tokenizer import build_clip_tokenizer
+
+    configs = arch_configs(arch)
+    device = torch.device(device or default_device())
+    dtype = dtype or torch.float32
+    if tokenizer is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            tokenizer = build_clip_tokenizer(Path(tmp))
+    with torch.random.fork_rng(devices=[]):   # the caller's random stream is not touched
+        torch.manual_seed(seed)
+        with device:   # initialise where the model will run (SD 2's 1.3B parameters initialise fast on a GPU)
+            unet = UNet2DConditionModel.from_config(_public(configs["unet"]))
+            vae = AutoencoderKL.from_config(_public(configs["vae"]))
+            text_config = {k: v for k, v in _public(configs["text_encoder"]).items()
+                           if k not in ("architectures", "model_type", "torch_dtype", "transformers_version")}
+            text_encoder = CLIPTextModel(CLIPTextConfig(**text_config))
+    for m in (unet, vae, text_encoder):
+        m.eval().requires_grad_(False)
+        if dtype != torch.float32:   # built in float32; cast only when asked (diffusers warns on every cast)
+            m.to(dtype=dtype)
+    scheduler = {k: v for k, v in configs["scheduler"].items() if k != "_class_name"}
+    return Model(tokenizer, text_encoder, unet, vae, scheduler, name=f"random-{arch}")

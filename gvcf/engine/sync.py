@@ -1,0 +1,159 @@
+"""SyncDiffusion (Lee et al. 2023) on the joint-denoising engine: the baseline of the paper's Fig. 1, Table 2-4, Fig. 7.
+
+At a sync step i, the anchor view's predicted x_0 is decoded once (no gradient); every other view j is pulled toward
+it by one gradient step on its latent, x_t^(j) <- x_t^(j) - w * decay**i * grad LPIPS(D(x_0-hat^(j)), D(x_0-hat^anchor)),
+before the usual denoising step and fusion. This follows the authors' code
+(github.com/KAIST-Visual-AI-Group/SyncDiffusion, syncdiffusion/syncdiffusion_model.py): each view is updated
+independently (overlaps are averaged by the fusion afterwards), sync steps are those with i < sync_thres and
+(i + 1) % sync_freq == 0, and the anchor is the middle view len(views) // 2.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import asdict, dataclass
+from numbers import Real
+
+import torch
+
+# SyncDiffusion's defaults (their sample_syncdiffusion function; README: "w=20 is a suitable weight";
+# decay 0.95 "set as in the paper"; gradient descent at every one of the 50 DDIM steps).
+DEFAULT_WEIGHT = 20.0
+DEFAULT_DECAY = 0.95
+DEFAULT_THRESHOLD = 50
+DEFAULT_EVERY = 1
+LPIPS_NETS = ("alex", "vgg")
+PAPER_FIG7_WEIGHT = 0.1   # "SyncDiffusion with a 0.1 sync weight" (paper Fig. 7, Table 4)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """SyncDiffusion's settings: weight w, its per-step decay, threshold (sync only for i < threshold), every
+    (sync when (i + 1) % every == 0), the anchor view (None: the middle view, as SyncDiffusion) and the LPIPS net."""
+
+    weight: float = DEFAULT_WEIGHT
+    decay: float = DEFAULT_DECAY
+    threshold: int = DEFAULT_THRESHOLD
+    every: int = DEFAULT_EVERY
+    anchor: int | None = None
+    lpips_net: str = "vgg"
+
+    def __post_init__(self):
+        if not isinstance(self.weight, Real) or isinstance(self.weight, bool) or not math.isfinite(self.weight) \
+                or self.weight < 0:
+            raise ValueError(f"weight must be a finite number >= 0, got {self.weight!r}")
+        if not isinstance(self.decay, Real) or isinstance(self.decay, bool) or not 0 < self.decay <= 1:
+            raise ValueError(f"decay must be in (0, 1], got {self.decay!r}")
+        if not _is_int(self.threshold) or self.threshold < 0:
+            raise ValueError(f"threshold must be an int >= 0, got {self.threshold!r}")
+        if not _is_int(self.every) or self.every < 1:
+            raise ValueError(f"every must be an int >= 1, got {self.every!r}")
+        if self.anchor is not None and (not _is_int(self.anchor) or self.anchor < 0):
+            raise ValueError(f"anchor must be None (the middle view) or a view index >= 0, got {self.anchor!r}")
+        if self.lpips_net not in LPIPS_NETS:
+            raise ValueError(f"lpips_net must be one of {LPIPS_NETS}, got {self.lpips_net!r}")
+
+    def is_sync_step(self, i: int) -> bool:
+        """Whether step i does gradient descent (SyncDiffusion: (i + 1) % sync_freq == 0 and i < sync_thres)."""
+        return i < self.threshold and (i + 1) % self.every == 0
+
+    def step_weight(self, i: int) -> float:
+        """w * decay**i: SyncDiffusion's exponentially decaying weight at step i."""
+        return float(self.weight) * float(self.decay) ** i
+
+    def anchor_index(self, n_views: int) -> int:
+        """The anchor view's index among n_views (the middle one unless set)."""
+        anchor = n_views // 2 if self.anchor is None else self.anchor
+        if anchor >= n_views:
+            raise ValueError(f"anchor must be < the number of views {n_views}, got {anchor}")
+        return anchor
+
+
+PAPER_FIG7 = SyncConfig(weight=PAPER_FIG7_WEIGHT)
+
+
+@contextlib.contextmanager
+def _mkldnn_deterministic():
+    """torch.backends.mkldnn.deterministic = True for the block, then as it was."""
+    before = torch.backends.mkldnn.deterministic
+    torch.backends.mkldnn.deterministic = True
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.deterministic = before
+
+
+def decode_x0(views: torch.Tensor, i: int, t, ctx) -> torch.Tensor:
+    """Views x_t -> the sampler's x_0-hat -> VAE-decoded images in [0, 1], differentiable w.r.t. the views."""
+    model, sampler = ctx.model, ctx.sampler
+    eps = model.predict_noise(sampler.scale_input(views, i), t, ctx.text, ctx.guidance_scale)
+    x0 = sampler.step(eps, i, views).pred_original
+    z = x0 / model.vae.config.scaling_factor
+    shift = getattr(model.vae.config, "shift_factor", None)
+    if shift:
+        z = z + shift
+    image = model.vae.decode(z.to(model.vae.dtype)).sample.float()
+    return (image / 2 + 0.5).clamp(0, 1)
+
+
+def lpips_distance(lpips, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """LPIPS between images in [0, 1] (the network takes [-1, 1]), summed over the batch."""
+    return lpips(a * 2.0 - 1.0, b * 2.0 - 1.0).sum()
+
+
+def make_sync_hook(config: SyncConfig = SyncConfig(), lpips=None):
+    """A view_hook for gvcf.generate doing SyncDiffusion's gradient step (Lee et al. 2023) at sync steps.
+
+    lpips: an LPIPS module taking images in [-1, 1]; default gvcf.engine.perceptual.load_lpips(config.lpips_net),
+    loaded on the model's device at the first sync step. Views are processed one at a time, so memory is one
+    view's UNet + VAE-decoder + LPIPS graph.
+    """
+    if not isinstance(config, SyncConfig):
+        raise ValueError(f"config must be a SyncConfig, got {type(config).__name__}")
+    net = [lpips]
+
+    def hook(views: torch.Tensor, i: int, t, ctx) -> torch.Tensor:
+        w = config.step_weight(i)
+        if not config.is_sync_step(i) or w == 0.0:
+            return views
+        anchor = config.anchor_index(views.shape[0])
+        if net[0] is None:
+            from .perceptual import load_lpips
+
+            net[0] = load_lpips(config.lpips_net, device=ctx.model.device)
+        views = views.detach()
+        with torch.no_grad():
+            target = decode_x0(views[anchor:anchor + 1], i, t, ctx)
+        out = views.clone()
+        # oneDNN primitives may pick non-deterministic algorithms unless asked not to; torch passes this flag on
+        # (dnnl attr set_deterministic), so the gradient step is repeatable in one process as the plain steps are
+        with torch.enable_grad(), _mkldnn_deterministic():
+            for j in range(views.shape[0]):
+                if j == anchor:
+                    continue
+                view = views[j:j + 1].clone().requires_grad_(True)
+                loss = lpips_distance(net[0], decode_x0(view, i, t, ctx), target)
+                (grad,) = torch.autograd.grad(loss, view)   # frees this view's graph
+                out[j:j + 1] = view.detach() - w * grad.to(view.dtype)
+        return out
+
+    return hook
+
+
+def generate_sync(model, prompt: str, sync: SyncConfig = SyncConfig(), lpips=None, **generate_kwargs):
+    """SyncDiffusion panorama: gvcf.generate with fusion 'md' and sampler 'ddim' by default, plus the sync hook."""
+    from .generate import generate
+
+    if not isinstance(sync, SyncConfig):
+        raise ValueError(f"sync must be a SyncConfig, got {type(sync).__name__}")
+    if "view_hook" in generate_kwargs:
+        raise ValueError("view_hook is set by generate_sync; pass no view_hook")
+    generate_kwargs.setdefault("fusion", "md")
+    generate_kwargs.setdefault("sampler", "ddim")
+    result = generate(model, prompt, view_hook=make_sync_hook(sync, lpips), **generate_kwargs)
+    result.config["sync"] = asdict(sync)
+    return result

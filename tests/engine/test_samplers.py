@@ -1,0 +1,166 @@
+"""Each split step equals its diffusers scheduler's step with the same noise; single-view generation equals
+diffusers' StableDiffusionPipeline; MD + DDIM equals diffusers' StableDiffusionPanoramaPipeline."""
+import pytest
+import torch
+
+import gvcf
+from gvcf.engine.samplers import make_sampler
+
+SD2 = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+           clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+
+CASES = [
+    ("ddpm", dict(variance_type="fixed_small"), {}),
+    ("ddpm", dict(variance_type="fixed_large"), {}),
+    ("ddpm", dict(variance_type="fixed_small", prediction_type="v_prediction"), {}),
+    ("ddpm", dict(variance_type="fixed_small", clip_sample=True), {}),
+    ("ddim", {}, {}),
+    ("ddim", {}, dict(eta=0.7)),
+    ("ddim", dict(prediction_type="v_prediction"), dict(eta=1.0)),
+    ("euler_ancestral", {}, {}),
+    ("euler_ancestral", dict(prediction_type="v_prediction"), {}),
+]
+
+
+def diffusers_scheduler(name, config, steps):
+    from diffusers import DDIMScheduler, DDPMScheduler, EulerAncestralDiscreteScheduler
+
+    cls = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "euler_ancestral": EulerAncestralDiscreteScheduler}[name]
+    s = cls.from_config(config)
+    s.set_timesteps(steps)
+    return s
+
+
+@pytest.mark.parametrize("name,extra,kw", CASES)
+def test_split_step_equals_diffusers_step(name, extra, kw):
+    config = SD2 | extra
+    steps = 20
+    ours = make_sampler(name, config, steps, **kw)
+    ref = diffusers_scheduler(name, config, steps)
+    assert torch.equal(ours.timesteps, ref.timesteps)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, 8, 8, generator=g) * ours.init_noise_sigma
+    for i, t in enumerate(ref.timesteps):
+        model_output = torch.randn(2, 4, 8, 8, generator=g)
+        torch.testing.assert_close(ours.scale_input(x, i), ref.scale_model_input(x, t))
+        gen_ref = torch.Generator().manual_seed(100 + i)
+        expected = ref.step(model_output, t, x, generator=gen_ref, **kw).prev_sample
+        split = ours.step(model_output, i, x)
+        if split.std is None:
+            got = split.mean
+        else:
+            gen_ours = torch.Generator().manual_seed(100 + i)
+            got = split.mean + split.std * torch.randn(x.shape, generator=gen_ours)
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+        x = expected
+
+
+def test_ddpm_last_step_and_ddim_eta0_are_deterministic():
+    ddpm = make_sampler("ddpm", SD2 | dict(steps_offset=0), 10)
+    assert int(ddpm.timesteps[-1]) == 0  # diffusers adds no noise at t = 0
+    x = torch.randn(1, 4, 4, 4)
+    assert ddpm.step(torch.zeros_like(x), len(ddpm.timesteps) - 1, x).std is None
+    assert ddpm.step(torch.zeros_like(x), 0, x).std is not None
+    ddim = make_sampler("ddim", SD2, 10)
+    assert all(ddim.step(torch.zeros_like(x), i, x).std is None for i in range(10))
+
+
+@pytest.mark.parametrize("offset", [0, 1])
+def test_ddpm_at_num_train_timesteps_runs_the_full_chain(offset):
+    """DDPM-1000 (the paper's) visits t = 999 ... 0 whatever steps_offset, and equals diffusers' DDPMScheduler
+    with steps_offset = 0 step for step, with the same noise (SD 2's steps_offset = 1 would start at t = 1000)."""
+    from diffusers import DDPMScheduler
+
+    ours = make_sampler("ddpm", SD2 | dict(steps_offset=offset), 1000)
+    assert ours.timesteps.tolist() == list(range(999, -1, -1))
+    ref = DDPMScheduler.from_config(SD2 | dict(steps_offset=0))
+    ref.set_timesteps(1000)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 4, 4, 4, generator=g)
+    for i, t in enumerate(ref.timesteps):
+        eps = torch.randn(1, 4, 4, 4, generator=g)
+        expected = ref.step(eps, t, x, generator=torch.Generator().manual_seed(i)).prev_sample
+        split = ours.step(eps, i, x)
+        got = split.mean if split.std is None else \
+            split.mean + split.std * torch.randn(x.shape, generator=torch.Generator().manual_seed(i))
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+        x = expected
+    assert split.std is None   # no noise at t = 0
+
+
+@pytest.mark.parametrize("name", ["ddpm", "ddim", "euler_ancestral"])
+@pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
+@pytest.mark.parametrize("steps", [1, 7, 50, 999, 1000])
+def test_timesteps_stay_in_range_and_are_diffusers_own_where_they_fit(name, spacing, steps):
+    config = SD2 | dict(timestep_spacing=spacing)
+    ours = make_sampler(name, config, steps)
+    assert len(ours.timesteps) == steps and 0 <= float(ours.timesteps.min()) and float(ours.timesteps.max()) <= 999
+    ref = diffusers_scheduler(name, config, steps)
+    if float(ref.timesteps.max()) <= 999:   # diffusers' own schedule fits the trained range: it is kept as it is
+        assert torch.equal(ours.timesteps, ref.timesteps)
+    else:                                   # it ran one past the end: the same spacing without the offset
+        assert torch.equal(ours.timesteps, diffusers_scheduler(name, config | dict(steps_offset=0), steps).timesteps)
+
+
+@pytest.mark.parametrize("name", ["ddpm", "ddim", "euler_ancestral"])
+def test_more_steps_than_trained_timesteps_is_refused(name):
+    with pytest.raises(ValueError, match="steps"):
+        make_sampler(name, SD2, 1001)
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "euler_ancestral"])
+def test_every_sampler_runs_at_its_default_steps_on_sd2s_scheduler(tiny_pipe, sampler):
+    """steps=None is the paper's count (DDPM 1000, DDIM 50; Euler 50) on Stable Diffusion 2's scheduler config."""
+    from gvcf.engine.archs import SD2_SCHEDULER
+
+    model = gvcf.Model.from_pipeline(tiny_pipe)
+    model.scheduler_config = dict(SD2_SCHEDULER, timestep_spacing="leading")
+    r = gvcf.generate(model, "a beach", height=16, width=16, stride=16, sampler=sampler, guidance_scale=1.0,
+                      output_type="latent", progress=False)
+    assert r.config["steps"] == {"ddim": 50, "ddpm": 1000, "euler_ancestral": 50}[sampler]
+    assert torch.isfinite(r.latents).all() and r.latents.std() > 0.1
+
+
+def test_default_steps_are_the_papers():
+    assert len(make_sampler("ddim", SD2).timesteps) == 50
+    assert len(make_sampler("ddpm", SD2).timesteps) == 1000
+
+
+@pytest.mark.parametrize("sampler,kw", [("ddim", {}), ("ddim", dict(eta=0.5)), ("ddpm", {}), ("euler_ancestral", {})])
+def test_single_view_reproduces_diffusers_pipeline(tiny_pipe, sampler, kw):
+    from diffusers import DDIMScheduler, DDPMScheduler, EulerAncestralDiscreteScheduler, StableDiffusionPipeline
+
+    cls = {"ddim": DDIMScheduler, "ddpm": DDPMScheduler, "euler_ancestral": EulerAncestralDiscreteScheduler}[sampler]
+    pipe = StableDiffusionPipeline(**(tiny_pipe.components | dict(scheduler=cls.from_config(tiny_pipe.scheduler.config))))
+    pipe.set_progress_bar_config(disable=True)
+    size = 16
+    expected = pipe("a mountain range", height=size, width=size, num_inference_steps=12, guidance_scale=7.5,
+                    generator=torch.Generator().manual_seed(3), output_type="latent", **kw).images
+    ours = gvcf.generate(pipe, "a mountain range", height=size, width=size, stride=size, fusion="gvcf",
+                         sampler=sampler, steps=12, seed=3, output_type="latent", progress=False, **kw)
+    # float32 rounding, not a method difference: the same operations in another order (our split step vs
+    # scheduler.step) differ by a few ulps per step. Euler's sample carries sigma up to init_noise_sigma (14.6
+    # for SD 2), so its rounding is ~15x larger in absolute terms: measured 1.6e-5 on an AMD EPYC (AVX2).
+    tol = 1e-5 * max(1.0, float(pipe.scheduler.init_noise_sigma) if sampler != "euler_ancestral"
+                     else float(EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config).init_noise_sigma))
+    torch.testing.assert_close(ours.latents, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.slow
+def test_md_ddim_equals_diffusers_panorama_pipeline(clip_tokenizer):
+    """fusion='md', sampler='ddim' is diffusers' MultiDiffusion (its views: window 64, stride 8, factor 8)."""
+    from diffusers import StableDiffusionPanoramaPipeline
+
+    from conftest import tiny_pipeline
+
+    base = tiny_pipeline(clip_tokenizer, sample_size=64, vae_blocks=4)
+    pano = StableDiffusionPanoramaPipeline(**base.components)
+    pano.set_progress_bar_config(disable=True)
+    latents = torch.randn(1, 4, 64, 96, generator=torch.Generator().manual_seed(7))
+    kw = dict(prompt="a city skyline at night", height=512, width=768, num_inference_steps=4, guidance_scale=7.5)
+    expected = pano(**kw, latents=latents, output_type="latent", view_batch_size=2).images
+    ours = gvcf.generate(base, **kw.__class__((k, v) for k, v in kw.items() if k != "num_inference_steps"),
+                         steps=4, stride=64, fusion="md", sampler="ddim", latents=latents, output_type="latent",
+                         progress=False)
+    assert len(ours.layout) == 5
+    torch.testing.assert_close(ours.latents, expected, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,109 @@
+"""SyncDiffusion as a view_hook: no-op at weight 0, a descent step on LPIPS to the anchor, thresholds, determinism."""
+import warnings
+
+import pytest
+import torch
+
+import gvcf
+from gvcf.engine.generate import StepContext
+from gvcf.engine.models import Model
+from gvcf.engine.samplers import make_sampler
+from gvcf.engine.sync import SyncConfig, decode_x0, generate_sync, lpips_distance, make_sync_hook
+from gvcf.engine.views import ViewLayout
+
+PROMPT = "a beach with palm trees"
+KW = dict(height=16, width=48, stride=8, steps=4, progress=False, output_type="latent")
+STEPS = 4
+
+
+@pytest.fixture(scope="module")
+def lpips_net():
+    """LPIPS-VGG with its calibrated heads and a random backbone: differentiable, nothing downloaded."""
+    import lpips
+
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
+    return net.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_pipe):
+    model = Model.from_pipeline(tiny_pipe)
+    layout = ViewLayout.create(8, 24, 8, 4)   # latent canvas 8 x 24, 5 views of 8 x 8
+    return StepContext(model, model.encode_prompt(PROMPT), make_sampler("ddim", model.scheduler_config, STEPS),
+                       7.5, layout, None)
+
+
+def view_distances(views, i, ctx, net, anchor):
+    with torch.no_grad():
+        images = [decode_x0(views[j:j + 1], i, ctx.sampler.timesteps[i], ctx) for j in range(views.shape[0])]
+        return torch.stack([lpips_distance(net, im, images[anchor]) for im in images])
+
+
+def test_weight_zero_is_plain_multidiffusion(tiny_pipe, lpips_net):
+    md = gvcf.generate(tiny_pipe, PROMPT, fusion="md", sampler="ddim", seed=3, **KW)
+    sync = generate_sync(tiny_pipe, PROMPT, SyncConfig(weight=0.0), lpips=lpips_net, seed=3, **KW)
+    assert torch.equal(sync.latents, md.latents)
+    assert sync.config["sync"]["weight"] == 0.0 and sync.config["fusion"] == "md" and sync.config["sampler"] == "ddim"
+
+
+def test_sync_changes_the_result_and_is_deterministic(tiny_pipe, lpips_net):
+    md = gvcf.generate(tiny_pipe, PROMPT, fusion="md", sampler="ddim", seed=3, **KW)
+    a = generate_sync(tiny_pipe, PROMPT, SyncConfig(weight=10.0, threshold=2), lpips=lpips_net, seed=3, **KW)
+    b = generate_sync(tiny_pipe, PROMPT, SyncConfig(weight=10.0, threshold=2), lpips=lpips_net, seed=3, **KW)
+    assert torch.equal(a.latents, b.latents)
+    assert (a.latents - md.latents).abs().max() > 1e-4
+
+
+def test_hook_step_lowers_lpips_to_the_anchor(ctx, lpips_net):
+    views = ctx.layout.gather(torch.randn(1, 4, 8, 24, generator=torch.Generator().manual_seed(0)))
+    config = SyncConfig(weight=1.0)   # small enough for a descent step on these random networks
+    anchor = config.anchor_index(views.shape[0])
+    assert anchor == 2   # SyncDiffusion's anchor: the middle view
+    before = view_distances(views, 0, ctx, lpips_net, anchor)
+    out = make_sync_hook(config, lpips_net)(views, 0, ctx.sampler.timesteps[0], ctx)
+    after = view_distances(out, 0, ctx, lpips_net, anchor)
+    others = [j for j in range(views.shape[0]) if j != anchor]
+    assert torch.equal(out[anchor], views[anchor])
+    assert (after[others] < before[others]).all(), (before, after)
+    assert not out.requires_grad
+
+
+def test_no_update_outside_sync_steps(ctx, lpips_net):
+    views = ctx.layout.gather(torch.randn(1, 4, 8, 24, generator=torch.Generator().manual_seed(1)))
+    hook = make_sync_hook(SyncConfig(weight=5.0, threshold=2, every=1), lpips_net)
+    for i in (2, 3):   # i >= threshold
+        assert torch.equal(hook(views, i, ctx.sampler.timesteps[i], ctx), views)
+    every = make_sync_hook(SyncConfig(weight=5.0, threshold=4, every=2), lpips_net)
+    assert torch.equal(every(views, 0, ctx.sampler.timesteps[0], ctx), views)       # (0 + 1) % 2 != 0
+    assert not torch.equal(every(views, 1, ctx.sampler.timesteps[1], ctx), views)
+
+
+def test_weight_decays_per_step():
+    c = SyncConfig(weight=20.0, decay=0.5, threshold=3, every=1)
+    assert [c.step_weight(i) for i in range(3)] == [20.0, 10.0, 5.0]
+    assert [c.is_sync_step(i) for i in range(4)] == [True, True, True, False]
+
+
+@pytest.mark.parametrize("kw,name", [
+    (dict(weight=-1.0), "weight"), (dict(weight=float("nan")), "weight"), (dict(decay=0.0), "decay"),
+    (dict(decay=1.5), "decay"), (dict(threshold=-1), "threshold"), (dict(threshold=2.5), "threshold"),
+    (dict(every=0), "every"), (dict(anchor=-1), "anchor"), (dict(lpips_net="squeeze"), "lpips_net"),
+])
+def test_bad_config_raises_value_error_naming_the_field(kw, name):
+    with pytest.raises(ValueError, match=name):
+        SyncConfig(**kw)
+
+
+def test_bad_input_is_caught_before_any_model_work():
+    with pytest.raises(ValueError, match="sync"):
+        generate_sync(object(), PROMPT, sync=dict(weight=1.0))
+    with pytest.raises(ValueError, match="view_hook"):
+        generate_sync(object(), PROMPT, view_hook=lambda *a: a[0])
+
+
+def test_anchor_out_of_range(ctx, lpips_net):
+    views = ctx.layout.gather(torch.zeros(1, 4, 8, 24))
+    with pytest.raises(ValueError, match="anchor"):
+        make_sync_hook(SyncConfig(anchor=5), lpips_net)(views, 0, ctx.sampler.timesteps[0], ctx)

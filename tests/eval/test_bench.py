@@ -1,0 +1,112 @@
+"""gvcf bench: the comparison's rows and counted work, the runtime table, SD 2 base's architecture, the CLI options."""
+import argparse
+
+import pytest
+import torch
+
+from gvcf.engine import archs
+from gvcf.eval import bench
+
+STEPS = 2
+WIDTH, STRIDE = 1024, 384   # 512 x 1024 on the tiny64 model: 3 views of 512 px
+
+
+@pytest.fixture(scope="module")
+def tiny64(clip_tokenizer):
+    return archs.build_random_model("tiny64", device="cpu", tokenizer=clip_tokenizer)
+
+
+@pytest.fixture(scope="module")
+def table(tiny64):
+    return bench.run_bench("tiny64", steps=STEPS, repeats=1, width=WIDTH, stride=STRIDE, model=tiny64)
+
+
+def test_run_bench_rows_columns_and_times(table):
+    assert list(table["row"]) == list(bench.ROWS)
+    for column in ("median_s", "min_s", "max_s", "unet_calls", "unet_rows", "ours_over", "device_name", "torch"):
+        assert column in table.columns
+    assert (table["median_s"] > 0).all()
+    assert set(table.attrs["ratios"]) == {"ours/bare_unet", "ours/bare_unet from loop cost", "ours/diffusers_all",
+                                          "ours/diffusers_vb1"}
+    assert table.attrs["ratios"]["ours/bare_unet from loop cost"] >= 1.0   # the loop costs something, not much
+    assert "ours/bare_unet" in bench.format_bench(table)
+
+
+def test_every_row_does_the_same_unet_work(table):
+    """views x steps view evaluations, x2 rows for the CFG batch; one call per step (all views) or per view (vb 1)."""
+    views = table.attrs["views"]
+    assert views == 3
+    assert (table["unet_rows"] == views * STEPS * bench.CFG_ROWS).all()
+    calls = table.set_index("row")["unet_calls"]
+    assert calls["bare_unet"] == calls["ours"] == calls["diffusers_all"] == calls["ours_noop_unet"] == STEPS
+    assert calls["diffusers_vb1"] == views * STEPS
+
+
+def test_bare_unet_without_cfg_counts_one_row_per_view(tiny64):
+    _, _, _, layout = bench._geometry(tiny64, None, WIDTH, STRIDE)
+    run = bench.bare_unet(tiny64, "a lake", layout, STEPS, guidance_scale=1.0, view_batch_size=2)
+    with bench._UNetCounter(tiny64.unet) as counter:
+        run()
+    assert (counter.calls, counter.rows) == (STEPS * 2, len(layout) * STEPS)   # batches of 2 + 1 views
+
+
+def test_diffusers_pipeline_denoises_the_same_views(tiny64):
+    """Same x_T, same views, same DDIM steps: diffusers' MultiDiffusion loop and gvcf.generate (md) agree."""
+    import gvcf
+
+    _, _, _, layout = bench._geometry(tiny64, None, WIDTH, STRIDE)
+    pipe = bench.panorama_pipeline(tiny64, layout)
+    theirs = pipe("a lake", height=512, width=WIDTH, num_inference_steps=STEPS, view_batch_size=3,
+                  output_type="latent", generator=torch.Generator("cpu").manual_seed(4)).images
+    ours = gvcf.generate(tiny64, "a lake", height=512, width=WIDTH, stride=STRIDE, fusion="md", sampler="ddim",
+                         steps=STEPS, seed=4, output_type="latent", progress=False).latents
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_runtime_table_scales_ddpm_to_1000_steps(tiny64):
+    df = bench.runtime_table(tiny64, "md,vcf", repeats=1, steps=1, ddpm_steps=1, width=WIDTH, stride=STRIDE)
+    assert list(df["method"]) == ["md", "vcf"] and list(df["sampler"]) == ["ddim", "ddpm"]
+    vcf = df.set_index("method").loc["vcf"]
+    assert vcf["scaled"] and vcf["reported_steps"] == 1000
+    assert vcf["reported_mean_s"] == pytest.approx(vcf["mean_s"] * 1000)
+    assert (df["mean_s"] > 0).all()
+
+
+def test_sync_scaling_only_for_a_uniform_schedule():
+    from gvcf.engine.sync import SyncConfig
+
+    assert bench._scaled("sync", "ddim", 5, SyncConfig()) == (50, 10.0)
+    target, factor = bench._scaled("sync", "ddim", 5, SyncConfig(threshold=10))
+    assert target == 50 and factor != factor   # NaN: sync steps are not a fixed share of the steps
+
+
+def test_sd2_unet_has_865m_parameters():
+    """The paper's UNet (SD 2 base): 865,910,724 parameters, built on the meta device (no memory, no weights)."""
+    with torch.device("meta"):
+        unet = archs.build_unet("sd2")
+    assert sum(p.numel() for p in unet.parameters()) == archs.SD2_UNET_PARAMETERS == 865_910_724
+    assert 2 ** (len(archs.SD2_VAE["block_out_channels"]) - 1) == 8
+    assert archs.SD2_UNET["sample_size"] * 8 == 512   # native size
+
+
+def test_tiny64_geometry(tiny64):
+    assert tiny64.vae_scale_factor == 8 and tiny64.latent_size == 64 and tiny64.native_size == 512
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: bench.run_bench(steps=0), "steps"), (lambda: bench.run_bench(repeats=0), "repeats"),
+    (lambda: bench.bench_model("sd3"), "arch"), (lambda: bench.resolve_dtype("float8", "cpu"), "dtype"),
+    (lambda: archs.arch_configs("big"), "arch"), (lambda: bench.runtime_table(None, "md,ddpm"), "methods"),
+])
+def test_bad_input_raises_value_error_naming_the_parameter(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_cli_options():
+    args = bench.add_arguments(argparse.ArgumentParser()).parse_args(
+        ["--arch", "sd2", "--dtype", "bfloat16", "--compile", "--methods", "md,sync", "--ddpm-steps", "20",
+         "--csv", "out.csv", "--repeats", "2"])
+    assert (args.arch, args.dtype, args.compile, args.methods, args.ddpm_steps, args.repeats) == \
+        ("sd2", "bfloat16", True, "md,sync", 20, 2)
+    assert bench.add_arguments(argparse.ArgumentParser()).parse_args([]).arch == "tiny64"
