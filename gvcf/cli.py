@@ -150,6 +150,7 @@ def cmd_dataset(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from .engine.fusion import FUSIONS
+    from .engine.generate import DEFAULT_GUIDANCE
     from .engine.samplers import SAMPLERS
 
     p = argparse.ArgumentParser(prog="gvcf", description=__doc__)
@@ -166,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--fusion", choices=sorted(FUSIONS), default="gvcf")
     g.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddpm")
     g.add_argument("--steps", type=int, default=None)
-    g.add_argument("--guidance-scale", type=float, default=7.5)
+    g.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
     g.add_argument("--alpha", type=float, default=0.0, help="Style Alignment strength in [0, 1]")
     g.add_argument("--eta", type=float, default=0.0, help="DDIM eta")
     g.add_argument("--seed", type=int, default=0)

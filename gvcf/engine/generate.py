@@ -16,12 +16,11 @@ from .fusion import FusionPlan, fuse, fusion_method
 from .models import Model, load_model
 from .samplers import check_sampler, make_sampler
 from .style import align_noise, check_alpha
-from .views import ViewLayout
+from .views import ViewLayout, canvas, stride_pair
 from .weights import WEIGHT_MAPS, weight_map
 
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
-DEFAULT_WIDTH_VIEWS = 7        # the paper's 512 x 3584 panoramas are 7 views wide
-DEFAULT_STRIDE_FRACTION = 0.75  # the paper's stride of 384 px on 512 px views
+DEFAULT_GUIDANCE = 7.5   # classifier-free guidance scale: Stable Diffusion's default, and the paper's
 
 
 @dataclass
@@ -81,12 +80,6 @@ def _to_device(x: torch.Tensor, device, dtype) -> torch.Tensor:
     return x.to(device, dtype)
 
 
-def _pixels_to_latent(value: int, factor: int, name: str) -> int:
-    if not isinstance(value, (int, np.integer)) or value <= 0 or value % factor:
-        raise ValueError(f"{name} must be a positive multiple of the VAE scale factor {factor}, got {value!r}")
-    return int(value) // factor
-
-
 def _finite_number(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
@@ -109,15 +102,6 @@ def _finite_tensor(value, name: str) -> torch.Tensor | None:
     return value
 
 
-def _stride_pair(stride) -> tuple:
-    """stride as (h, w) in pixels; None (the default, 3/4 of a view) stays None in each place."""
-    pair = tuple(stride) if isinstance(stride, (tuple, list)) else (stride, stride)
-    if len(pair) != 2 or not all(s is None or (isinstance(s, (int, np.integer)) and not isinstance(s, bool))
-                                 for s in pair):
-        raise ValueError(f"stride must be None, an int or a pair (h, w) of ints in pixels, got {stride!r}")
-    return pair
-
-
 def _resolve_model(model) -> Model:
     if isinstance(model, Model):
         return model
@@ -131,7 +115,7 @@ def _resolve_model(model) -> Model:
 def generate(
     model, prompt: str, height: int | None = None, width: int | None = None, stride=None,
     fusion: str = "gvcf", sampler: str = "ddpm", steps: int | None = None,
-    guidance_scale: float = 7.5, negative_prompt: str = "",
+    guidance_scale: float = DEFAULT_GUIDANCE, negative_prompt: str = "",
     alpha: float = 0.0, reference_noise: torch.Tensor | None = None,
     seed: int = 0, latents: torch.Tensor | None = None,
     circular: bool = False, view_batch_size: int | None = None, output_type: str = "pil", progress: bool = True,
@@ -169,18 +153,12 @@ def generate(
         raise ValueError(f"weights must be None or one of {sorted(WEIGHT_MAPS)}, got {weights!r}")
     latents = _finite_tensor(latents, "latents")
     reference_noise = _finite_tensor(reference_noise, "reference_noise")
-    sh, sw = _stride_pair(stride)
+    stride_pair(stride)   # a malformed stride fails before the model loads
     model = _resolve_model(model)
     steps = check_sampler(sampler, steps, eta, model.scheduler_config.get("num_train_timesteps"))
-    f, native = model.vae_scale_factor, model.native_size
-    height = native if height is None else height
-    width = DEFAULT_WIDTH_VIEWS * native if width is None else width
-    default_stride = int(native * DEFAULT_STRIDE_FRACTION) // f * f
-    sh, sw = default_stride if sh is None else sh, default_stride if sw is None else sw
-    h, w = _pixels_to_latent(height, f, "height"), _pixels_to_latent(width, f, "width")
-    layout = ViewLayout.create(h, w, model.latent_size, (_pixels_to_latent(sh, f, "stride"),
-                                                          _pixels_to_latent(sw, f, "stride")), circular)
-    shape = (1, model.latent_channels, h, w)
+    geometry = canvas(model, height, width, stride, circular)
+    layout, f = geometry.layout, model.vae_scale_factor
+    shape = (1, model.latent_channels, layout.height, layout.width)
     if latents is not None and tuple(latents.shape) != shape:
         raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
     if reference_noise is not None and tuple(reference_noise.shape) != (1, shape[1], *layout.window):
@@ -224,14 +202,14 @@ def generate(
             image = Image.fromarray((array * 255).round().astype(np.uint8))
         else:
             image = array
-    config = dict(model=model.name, prompt=prompt, negative_prompt=negative_prompt, height=height, width=width,
-                  stride=(sh, sw), fusion=fusion, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
+    config = dict(model=model.name, prompt=prompt, negative_prompt=negative_prompt, height=geometry.height,
+                  width=geometry.width, stride=geometry.stride, fusion=fusion, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
                   alpha=alpha, seed=seed, circular=circular, eta=eta, weights=weights or method.weights)
     return GenerationResult(image, x, layout, f, time.perf_counter() - t0, config)
 
 
 def generate_views(model, prompt: str, seeds, sampler: str = "ddpm", steps: int | None = None,
-                   guidance_scale: float = 7.5, negative_prompt: str = "", batch_size: int | None = None,
+                   guidance_scale: float = DEFAULT_GUIDANCE, negative_prompt: str = "", batch_size: int | None = None,
                    eta: float = 0.0, progress: bool = False) -> np.ndarray:
     """Independent single native views, batched, one seed each: view k equals
     generate(seed=seeds[k]) at native size (the same noise stream), whatever the batch size. Returns uint8 (N, H, W, 3)."""

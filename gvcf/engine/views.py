@@ -6,6 +6,7 @@ tensor operations (no Python loop over views or pixels).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -109,3 +110,52 @@ class ViewLayout:
                 elif 0 < e < self.width:
                     edges.add(e)
         return sorted(e * scale for e in edges if 0 < e < self.width or self.circular)
+
+
+# ---- the canvas in image pixels: one function computes every caller's geometry and defaults ----
+DEFAULT_WIDTH_VIEWS = 7        # the paper's 512 x 3584 panoramas are 7 views wide
+DEFAULT_STRIDE_FRACTION = 0.75  # the paper's stride of 384 px on 512 px views
+
+
+def pixels_to_latent(value, factor: int, name: str) -> int:
+    """An image size in pixels -> latent pixels (it must be a positive multiple of the VAE factor)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0 or value % factor:
+        raise ValueError(f"{name} must be a positive multiple of the VAE scale factor {factor}, got {value!r}")
+    return int(value) // factor
+
+
+def stride_pixels(native: int, factor: int, fraction: float = DEFAULT_STRIDE_FRACTION) -> int:
+    """A stride given as a fraction of a view, in image pixels rounded down to the VAE factor (at least one)."""
+    return max(factor, int(native * fraction) // factor * factor)
+
+
+def stride_pair(stride) -> tuple:
+    """A stride as (h, w) in pixels; None (3/4 of a view) stays None in each place."""
+    pair = tuple(stride) if isinstance(stride, (tuple, list)) else (stride, stride)
+    if len(pair) != 2 or not all(s is None or (isinstance(s, numbers.Integral) and not isinstance(s, bool))
+                                 for s in pair):
+        raise ValueError(f"stride must be None, an int or a pair (h, w) of ints in pixels, got {stride!r}")
+    return pair
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """A panorama's size and stride in image pixels, and its views (in latent pixels)."""
+
+    height: int
+    width: int
+    stride: tuple[int, int]
+    layout: ViewLayout
+
+
+def canvas(model, height=None, width=None, stride=None, circular: bool = False) -> Canvas:
+    """The canvas of a model (native_size, vae_scale_factor, latent_size): height defaults to one view, width to
+    DEFAULT_WIDTH_VIEWS views, stride (an int or a pair (h, w) of pixels, None in either place) to 3/4 of a view."""
+    f, native = model.vae_scale_factor, model.native_size
+    height = native if height is None else height
+    width = DEFAULT_WIDTH_VIEWS * native if width is None else width
+    sh, sw = (stride_pixels(native, f) if s is None else int(s) for s in stride_pair(stride))
+    h, w = pixels_to_latent(height, f, "height"), pixels_to_latent(width, f, "width")
+    layout = ViewLayout.create(h, w, model.latent_size, (pixels_to_latent(sh, f, "stride"),
+                                                          pixels_to_latent(sw, f, "stride")), circular)
+    return Canvas(int(height), int(width), (sh, sw), layout)

@@ -24,9 +24,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..engine.generate import DEFAULT_STRIDE_FRACTION, DEFAULT_WIDTH_VIEWS, _pixels_to_latent, generate
+from ..engine.generate import DEFAULT_GUIDANCE, generate
 from ..engine.samplers import DEFAULT_STEPS, make_sampler
-from ..engine.views import ViewLayout
+from ..engine.views import DEFAULT_WIDTH_VIEWS, ViewLayout, canvas
 
 BENCH_ARCHS = ("tiny64", "embedded", "sd2")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -38,7 +38,6 @@ DEFAULT_DDPM_STEPS = 10        # runtime table: DDPM steps run, reported scaled 
 DEFAULT_REPEATS = 3
 WARMUP_RUNS = 1
 WARMUP_STEPS = 2               # runtime table warm-up: enough to allocate and (with --compile) compile
-DEFAULT_GUIDANCE = 7.5         # Stable Diffusion's default classifier-free guidance scale (CFG on)
 DEFAULT_PROMPT = "a photo of a mountain range at twilight"
 OVERHEAD_GOAL = 1.05           # ours / bare UNet: the loop around the UNet should cost at most 5 %
 CFG_ROWS = 2                   # with CFG every view is evaluated twice (unconditional and conditional) per call
@@ -134,17 +133,6 @@ def bench_model(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool
     if compile:
         model.unet = torch.compile(model.unet)
     return model, note
-
-
-def _geometry(model, height, width, stride) -> tuple[int, int, int, ViewLayout]:
-    """Pixel sizes (defaults as gvcf.generate: native height, 7 views wide, stride 3/4 view) and the view layout."""
-    f, native = model.vae_scale_factor, model.native_size
-    height = native if height is None else height
-    width = DEFAULT_WIDTH_VIEWS * native if width is None else width
-    stride = int(native * DEFAULT_STRIDE_FRACTION) // f * f if stride is None else stride
-    layout = ViewLayout.create(_pixels_to_latent(height, f, "height"), _pixels_to_latent(width, f, "width"),
-                               model.latent_size, _pixels_to_latent(stride, f, "stride"))
-    return height, width, stride, layout
 
 
 def random_lpips(net: str = "vgg", device="cpu"):
@@ -257,7 +245,8 @@ def run_bench(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool =
         raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
     if model is None:
         model, note = bench_model(arch, device, dtype, compile)
-    height, width, stride, layout = _geometry(model, height, width, stride)
+    geometry = canvas(model, height, width, stride)
+    height, width, stride, layout = geometry.height, geometry.width, geometry.stride[1], geometry.layout
     n_views, dev = len(layout), model.device
 
     def ours():
@@ -374,7 +363,8 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
     sync = SyncConfig() if sync is None else sync
     if "sync" in methods and lpips is None:
         lpips = random_lpips(sync.lpips_net, model.device)
-    height, width, stride, _ = _geometry(model, height, width, stride)
+    geometry = canvas(model, height, width, stride)
+    height, width, stride = geometry.height, geometry.width, geometry.stride[1]
     rows = []
     for method in methods:
         sampler = METHOD_SAMPLER[method]

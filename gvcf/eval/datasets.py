@@ -24,9 +24,11 @@ from tqdm.auto import tqdm
 
 from .cache import ResultCache, canonical_json, config_key, hardware, write_atomic
 from ..engine.fusion import FUSIONS
-from ..engine.generate import check_seed, derive_seed
+from ..engine.generate import DEFAULT_GUIDANCE, check_seed, derive_seed
 from ..engine.samplers import check_sampler
 from ..engine.style import check_alpha
+from ..engine.sync import DEFAULT_WEIGHT as DEFAULT_SYNC_WEIGHT
+from ..engine.views import DEFAULT_WIDTH_VIEWS
 
 METHODS = tuple(sorted(FUSIONS)) + ("sync", "reference")   # reference: single native views (the paper's reference set)
 MANIFEST = "manifest-rank{rank:04d}.jsonl"
@@ -49,9 +51,9 @@ class DatasetConfig:
     prompts: tuple[str, ...] = ()     # required: the prompts, each n_per_prompt panoramas
     n_per_prompt: int = 1
     seed: int = 0
-    width_views: int = 7                # panorama width in views (the paper's 3584 = 7 x 512)
-    guidance_scale: float = 7.5
-    sync_weight: float = 20.0
+    width_views: int = DEFAULT_WIDTH_VIEWS   # panorama width in views (the paper's 3584 = 7 x 512)
+    guidance_scale: float = DEFAULT_GUIDANCE
+    sync_weight: float = DEFAULT_SYNC_WEIGHT
     eta: float = 0.0
     output: str = "results/dataset"
     device: str | None = None

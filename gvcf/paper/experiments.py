@@ -35,25 +35,17 @@ from ..eval import metrics
 from ..eval.cache import config_key
 from ..eval.datasets import DatasetConfig
 from ..engine.fusion import FUSIONS, FusionPlan, fuse
-from ..engine.generate import DEFAULT_STRIDE_FRACTION, DEFAULT_WIDTH_VIEWS
 from ..eval.inception import load_image
 from ..engine.models import resolve_device
 from ..engine.samplers import make_sampler
-from ..engine.views import ViewLayout
+from ..engine.views import DEFAULT_WIDTH_VIEWS, ViewLayout, canvas, stride_pixels
 from ..engine.weights import weight_map
-from .constants import PAPER_PROMPTS
+from .constants import (FIG4_FRACTIONS, FIG7_ALPHA, PAPER_PROMPTS, PAPER_VIEW, SA_ALPHA, SYNC_WEIGHT,
+                        TABLE1_FRACTIONS, TABLE2_METHODS)
+from .methods import NOT_REPRODUCED, RUNTIME_NAMES, Method, method, method_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER_DIR = ROOT / "data" / "paper"
-PAPER_VIEW = 512                 # Stable Diffusion 2's native view, in pixels: the paper's strides are on it
-SA_ALPHA = 0.4                   # the paper's Style Alignment strength (Table 2)
-FIG7_ALPHA = 0.1                 # Fig. 7 / Table 4: SA with alpha 0.1 vs SyncDiffusion with weight 0.1
-SYNC_WEIGHT = 20.0               # SyncDiffusion's default weight (Table 2's Sync row)
-TABLE1_FRACTIONS = (0.25, 0.5, 0.75)         # the paper's strides 128, 256, 384 on 512 px views
-FIG4_FRACTIONS = (0.125, 0.25, 0.5, 0.75)    # Fig. 4: 64, 128, 256, 384
-TABLE2_METHODS = ("MD", "Sync", "Elastic", "GF", "MD+SA0.4", "GF+SA0.4", "VCF", "VCF+GF", "VCF+SA0.4",
-                  "VCF+GF+SA0.4")
-NOT_REPRODUCED = "not reproduced yet"
 METRICS = ("fid", "kid_e3", "giqa_qs", "giqa_ds", "clip")
 METRIC_LABELS = {"fid": "FID↓", "kid_e3": "KID↓ (×10⁻³)", "giqa_qs": "GIQA-QS↑", "giqa_ds": "GIQA-DS↑",
                  "clip": "CLIP↑"}
@@ -142,91 +134,12 @@ def steps_for(sampler: str, steps: int | None, ddim_steps: int, ddpm_steps: int)
     raise ValueError(f"unknown sampler {sampler!r}")
 
 
-def snap(pixels: float, factor: int) -> int:
-    """A pixel size rounded down to a multiple of the VAE factor (at least one factor)."""
-    return max(factor, int(pixels) // factor * factor)
-
-
 def fraction_label(fraction: float) -> str:
     """0.75 -> '3/4' (strides as fractions of a view)."""
     from fractions import Fraction
 
     f = Fraction(fraction).limit_denominator(64)
     return f"{f.numerator}/{f.denominator}" if f.denominator != 1 else str(f.numerator)
-
-
-# ============================================================================ the paper's methods
-
-@dataclass(frozen=True)
-class Method:
-    """One of the paper's methods: its name, and the engine's fusion, sampler and Style Alignment strength.
-    fusion None: not reproduced here (ElasticDiffusion)."""
-
-    name: str
-    fusion: str | None
-    sampler: str
-    alpha: float = 0.0
-    sync: bool = False
-
-    @property
-    def reproduced(self) -> bool:
-        return self.fusion is not None
-
-    @property
-    def dataset_method(self) -> str:
-        """The DatasetConfig method: 'sync' for SyncDiffusion, else the fusion."""
-        return "sync" if self.sync else self.fusion
-
-    @property
-    def sampler_label(self) -> str:
-        return self.sampler.upper().replace("EULER_ANCESTRAL", "Euler a")
-
-
-_BASES = {  # set of name parts -> (fusion, the paper's sampler, sync)
-    frozenset({"MD"}): ("md", "ddim", False),
-    frozenset({"GF"}): ("gf", "ddim", False),
-    frozenset({"VCF"}): ("vcf", "ddpm", False),
-    frozenset({"VCF", "GF"}): ("gvcf", "ddpm", False),
-    frozenset({"GVCF"}): ("gvcf", "ddpm", False),
-    frozenset({"Sync"}): ("md", "ddim", True),
-    frozenset({"Elastic"}): (None, "ddim", False),
-}
-_SA = re.compile(r"SA_?\{?(\d*\.?\d+)\}?")
-
-
-def method(name: str, sampler: str | None = None) -> Method:
-    """The paper's method name -> engine settings: MD and GF with DDIM, VCF (MD + variance correction) and VCF+GF
-    with DDPM, +SA<alpha> adds one-shot Style Alignment, Sync is MD + SyncDiffusion. `sampler` overrides the
-    paper's (e.g. method("MD", "ddpm"): DDPM with plain averaging, the blurred row of Fig. 3)."""
-    parts = [p.strip() for p in str(name).split("+") if p.strip()]
-    alpha, bases = 0.0, set()
-    for part in parts:
-        m = _SA.fullmatch(part)
-        if m:
-            alpha = float(m.group(1))
-        else:
-            bases.add(part)
-    key = frozenset(bases)
-    if key not in _BASES:
-        raise ValueError(f"unknown method {name!r}: combine MD, GF, VCF, Sync or Elastic with +SA<alpha> "
-                         f"(e.g. 'VCF+GF+SA0.4')")
-    fusion, paper_sampler, sync = _BASES[key]
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"{name}: alpha must be in [0, 1], got {alpha}")
-    return Method(str(name), fusion, sampler or paper_sampler, alpha, sync)
-
-
-def method_grid(names=TABLE2_METHODS) -> pd.DataFrame:
-    """The paper's method names beside the engine settings that reproduce them."""
-    rows = []
-    for name in names:
-        m = method(name)
-        rows.append(dict(method=m.name, sampler=m.sampler_label,
-                         fusion=m.fusion if m.reproduced else "n/a",
-                         weights=FUSIONS[m.fusion].weights if m.reproduced else "n/a",
-                         variance_corrected=FUSIONS[m.fusion].correct_variance if m.reproduced else "n/a",
-                         alpha=m.alpha, syncdiffusion=m.sync, note="" if m.reproduced else NOT_REPRODUCED))
-    return pd.DataFrame(rows)
 
 
 # ============================================================================ the model and the image sets
@@ -395,14 +308,10 @@ class Setup:
 
     def stride_px(self, fraction: float) -> int:
         """A stride given as a fraction of a view, in pixels of this model (0.75 -> 48 px here, 384 on SD 2)."""
-        return snap(self.native * fraction, self.factor)
+        return stride_pixels(self.native, self.factor, fraction)
 
     def layout(self, stride: int | None = None) -> ViewLayout:
-        stride = self.stride if stride is None else int(stride)
-        f = self.factor
-        if stride % f:
-            raise ValueError(f"stride must be a multiple of the VAE factor {f}, got {stride}")
-        return ViewLayout.create(self.height // f, self.width // f, self.model.latent_size, stride // f)
+        return canvas(self.model, self.height, self.width, self.stride if stride is None else int(stride)).layout
 
     def seams(self, stride: int | None = None) -> list[int]:
         """Image columns where a view's edge lies, for a canvas with this stride."""
@@ -520,7 +429,7 @@ def setup(model: str = "embedded", device: str = "auto", results_dir: str = "../
         raise ValueError(f"seed must be an int, got {seed!r}")
     model_obj, tag = load(model, device)
     f, native = model_obj.vae_scale_factor, model_obj.native_size
-    stride = snap(native * DEFAULT_STRIDE_FRACTION, f) if stride is None else _positive_int(stride, "stride")
+    stride = stride_pixels(native, f) if stride is None else _positive_int(stride, "stride")
     if stride % f or stride > native:
         raise ValueError(f"stride must be a multiple of the VAE factor {f} and at most the view ({native} px), "
                          f"got {stride}")
@@ -699,7 +608,6 @@ def guided_profile(layout: ViewLayout, fusion: str = "gf") -> np.ndarray:
 
 # ============================================================================ runtime (Table 3)
 
-RUNTIME_NAMES = {"md": "MD", "gf": "GF", "sync": "Sync", "vcf": "VCF", "gvcf": "VCF+GF"}
 
 
 def runtime(S: Setup, prompt: str, repeats: int = 1, methods=("md", "sync", "gf", "vcf", "gvcf")) -> pd.DataFrame:

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from gvcf.engine import archs
+from gvcf.engine.views import canvas
 from gvcf.eval import bench
 
 STEPS = 2
@@ -43,7 +44,7 @@ def test_every_row_does_the_same_unet_work(table):
 
 
 def test_bare_unet_without_cfg_counts_one_row_per_view(tiny64):
-    _, _, _, layout = bench._geometry(tiny64, None, WIDTH, STRIDE)
+    layout = canvas(tiny64, None, WIDTH, STRIDE).layout
     run = bench.bare_unet(tiny64, "a lake", layout, STEPS, guidance_scale=1.0, view_batch_size=2)
     with bench._UNetCounter(tiny64.unet) as counter:
         run()
@@ -54,7 +55,7 @@ def test_diffusers_pipeline_denoises_the_same_views(tiny64):
     """Same x_T, same views, same DDIM steps: diffusers' MultiDiffusion loop and gvcf.generate (md) agree."""
     import gvcf
 
-    _, _, _, layout = bench._geometry(tiny64, None, WIDTH, STRIDE)
+    layout = canvas(tiny64, None, WIDTH, STRIDE).layout
     pipe = bench.panorama_pipeline(tiny64, layout)
     theirs = pipe("a lake", height=512, width=WIDTH, num_inference_steps=STEPS, view_batch_size=3,
                   output_type="latent", generator=torch.Generator("cpu").manual_seed(4)).images

@@ -9,7 +9,7 @@ import torch
 
 from gvcf.paper import experiments as E
 from gvcf.eval import metrics
-from gvcf.engine.views import ViewLayout
+from gvcf.engine.views import ViewLayout, stride_pixels
 from gvcf.paper.constants import PAPER_PROMPTS
 
 
@@ -59,7 +59,7 @@ def test_resolve_numbers_steps_device_paths(tmp_path):
                 E.resolve_device(name)
     assert E.resolve_path(tmp_path) == tmp_path
     assert E.resolve_path("../results") == E.ROOT / "results"   # relative to notebooks/, whatever the cwd
-    assert E.fraction_label(0.75) == "3/4" and E.fraction_label(0.125) == "1/8" and E.snap(48.7, 4) == 48
+    assert E.fraction_label(0.75) == "3/4" and E.fraction_label(0.125) == "1/8" and stride_pixels(487, 4, 0.1) == 48
 
 
 def test_method_names():
