@@ -8,6 +8,11 @@ import pytest
 import torch
 
 from gvcf.paper import experiments as E
+from gvcf.paper import claims as C
+from gvcf.paper import constants as K
+from gvcf.paper import methods as M
+from gvcf.paper import runtime as RT
+from gvcf.paper import tables as T
 from gvcf.eval import metrics
 from gvcf.engine.views import ViewLayout, stride_pixels
 from gvcf.paper.constants import PAPER_PROMPTS
@@ -58,25 +63,25 @@ def test_resolve_numbers_steps_device_paths(tmp_path):
             with pytest.raises(ValueError, match=rf"device='{name}': no CUDA device is visible"):
                 E.resolve_device(name)
     assert E.resolve_path(tmp_path) == tmp_path
-    assert E.resolve_path("../results") == E.ROOT / "results"   # relative to notebooks/, whatever the cwd
-    assert E.fraction_label(0.75) == "3/4" and E.fraction_label(0.125) == "1/8" and stride_pixels(487, 4, 0.1) == 48
+    assert E.resolve_path("../results") == T.ROOT / "results"   # relative to notebooks/, whatever the cwd
+    assert T.fraction_label(0.75) == "3/4" and T.fraction_label(0.125) == "1/8" and stride_pixels(487, 4, 0.1) == 48
 
 
 def test_method_names():
-    assert E.method("MD") == E.Method("MD", "md", "ddim")
-    assert E.method("VCF+GF+SA0.4") == E.Method("VCF+GF+SA0.4", "gvcf", "ddpm", 0.4)
-    assert E.method("GF+VCF").fusion == "gvcf"
-    sync = E.method("Sync")
+    assert M.method("MD") == M.Method("MD", "md", "ddim")
+    assert M.method("VCF+GF+SA0.4") == M.Method("VCF+GF+SA0.4", "gvcf", "ddpm", 0.4)
+    assert M.method("GF+VCF").fusion == "gvcf"
+    sync = M.method("Sync")
     assert sync.sync and sync.dataset_method == "sync" and sync.sampler == "ddim"
-    assert E.method("MD", "ddpm").sampler == "ddpm" and E.method("MD+SA0.1").alpha == 0.1
-    assert not E.method("Elastic").reproduced
+    assert M.method("MD", "ddpm").sampler == "ddpm" and M.method("MD+SA0.1").alpha == 0.1
+    assert not M.method("Elastic").reproduced
     with pytest.raises(ValueError, match="unknown method"):
-        E.method("XD")
-    grid = E.method_grid()
-    assert list(grid["method"]) == list(E.TABLE2_METHODS)
-    assert set(grid["method"]) == set(E.paper_table("table2")["method"])
+        M.method("XD")
+    grid = M.method_grid()
+    assert list(grid["method"]) == list(K.TABLE2_METHODS)
+    assert set(grid["method"]) == set(T.paper_table("table2")["method"])
     elastic = grid.set_index("method").loc["Elastic"]
-    assert elastic["note"] == E.NOT_REPRODUCED and elastic["fusion"] == "n/a"
+    assert elastic["note"] == M.NOT_REPRODUCED and elastic["fusion"] == "n/a"
     assert (grid.set_index("method").loc[["VCF", "VCF+GF", "VCF+SA0.4", "VCF+GF+SA0.4"], "sampler"] == "DDPM").all()
 
 
@@ -89,30 +94,30 @@ def _table1(md=10.0, gf=9.0):
 
 
 def test_compare_with_paper_shapes():
-    t1 = E.compare_with_paper(_table1(), "table1", native=64)
+    t1 = T.compare_with_paper(_table1(), "table1", native=64)
     assert len(t1) == 6 and list(t1[("stride (paper, px)", "")]) == [128, 128, 256, 256, 384, 384]
     assert list(t1[("stride (ours, px)", "")]) == [16, 16, 32, 32, 48, 48]
     assert ("fid", "ours") in t1.columns and ("fid", "paper") in t1.columns and ("clip", "paper") in t1.columns
     assert t1[("fid", "paper")].iloc[-1] == 14.88 and math.isnan(t1[("clip", "ours")].iloc[0])
     ours2 = pd.DataFrame([dict(sampler="DDIM", method="MD", fid=5.0, kid_e3=1.0, giqa_qs=1, giqa_ds=1, clip=None),
                           dict(sampler="DDPM", method="DDPM+MD", fid=50.0, kid_e3=9.0, giqa_qs=1, giqa_ds=1, clip=None)])
-    t2 = E.compare_with_paper(ours2, "table2")
+    t2 = T.compare_with_paper(ours2, "table2")
     assert len(t2) == 11   # the paper's ten rows (ours n/a where missing) + our extra row
     assert list(t2[("method", "")])[:3] == ["MD", "Sync", "Elastic"] and t2[("method", "")].iloc[-1] == "DDPM+MD"
     assert t2[("fid", "ours")].iloc[0] == 5.0 and math.isnan(t2[("fid", "ours")].iloc[2])
-    t3 = E.compare_with_paper(pd.DataFrame([dict(sampler="DDIM", method="MD", runtime_mean_s=1.0, runtime_std_s=0.1)]),
+    t3 = T.compare_with_paper(pd.DataFrame([dict(sampler="DDIM", method="MD", runtime_mean_s=1.0, runtime_std_s=0.1)]),
                               "table3")
     assert len(t3) == 5 and t3[("runtime_mean_s", "paper")].iloc[0] == 9.70
     m = pd.DataFrame(np.eye(3), index=["MD", "MD+SA0.1", "Sync"], columns=["MD", "MD+SA0.1", "Sync"])
     m.loc["Sync", "MD+SA0.1"] = m.loc["MD+SA0.1", "Sync"] = 0.8
-    t4 = E.compare_with_paper(E.ssim_pairs(m), "table4")
+    t4 = T.compare_with_paper(E.ssim_pairs(m), "table4")
     assert len(t4) == 3 and t4[("ssim", "ours")].iloc[2] == 0.8 and t4[("ssim", "paper")].iloc[2] == 0.74
-    shown = E.format_table(t1)
+    shown = T.format_table(t1)
     assert shown.iloc[0][("CLIP↑", "ours")] == "n/a" and shown.iloc[0][("FID↓", "paper")] == "20.60"
 
 
 def _verdicts(kind, ours, **kw):
-    return {c.text: c.holds for c in E.claims(kind, ours, **kw)}
+    return {c.text: c.holds for c in C.claims(kind, ours, **kw)}
 
 
 def test_claims_follow_the_numbers():
@@ -124,7 +129,7 @@ def test_claims_follow_the_numbers():
     assert good["MD has the better CLIP score (the paper: at 2 of its 3 strides)"] is None
     bad = _verdicts("table1", _table1(md=9, gf=10), native=64)
     assert bad["GF < MD in FID at stride 1/4 (paper 128 px, here 16 px)"] is False
-    text = E.claims_text("table1", _table1(md=9, gf=10), native=64)
+    text = C.claims_text("table1", _table1(md=9, gf=10), native=64)
     assert "**does not hold** (this run: 9.00 vs 8.00; paper: 17.64 vs 20.60)" in text
     assert "**not checked**" in text and "checked claims hold" in text
 
@@ -167,7 +172,7 @@ def test_claims_follow_the_numbers():
     seams.loc[(seams["stride"] == 48) & (seams["method"] == "MD"), "seam_score"] = 3.0
     assert _verdicts("seams", seams, native=64)[least_most] is False
     with pytest.raises(ValueError, match="kind"):
-        E.claims("table9", seams)
+        C.claims("table9", seams)
 
 
 # ----------------------------------------------------------------------------- measurements without a UNet
@@ -185,7 +190,7 @@ def test_fused_noise_variance_ratios():
     assert ratio["md"] < 0.8 and abs(ratio["md"] - E.expected_md_ratio(layout)) < 0.05
     assert E.expected_md_ratio(layout) == pytest.approx(0.5)
     assert (table.groupby("method")["ratio_single"].mean().sub(1).abs() < 0.1).all()   # one view: untouched
-    assert all(E.claims("variance", table)[i].holds for i in range(3))
+    assert all(C.claims("variance", table)[i].holds for i in range(3))
     with pytest.raises(ValueError, match="deterministic"):
         E.fused_noise_variance("ddim", DDPM_CONFIG, 5, layout)
     with pytest.raises(ValueError, match="overlap"):
@@ -271,13 +276,13 @@ def test_metric_row_on_sets_and_arrays(tiny_folder, tmp_path):
 def test_runtime_table_beside_the_paper(tiny_folder, tmp_path):
     S = E.setup(model=str(tiny_folder), device="cpu", results_dir=str(tmp_path), ddim_steps=2, ddpm_steps=3,
                 width_views=2, stride=8, verbose=False)
-    R = E.runtime(S, "a beach with palm trees", repeats=2, methods=("md", "gf", "vcf"))
+    R = RT.runtime(S, "a beach with palm trees", repeats=2, methods=("md", "gf", "vcf"))
     assert list(R["method"]) == ["MD", "GF", "VCF"] and list(R["sampler"]) == ["DDIM", "DDIM", "DDPM"]
     assert list(R["steps"]) == [2, 2, 3] and list(R["paper_steps"]) == [50, 50, 1000]
     assert (R["scaled_mean_s"] > R["runtime_mean_s"]).all() and "device_name" in R.attrs
-    shown = E.runtime_comparison(R).set_index("method")
+    shown = RT.runtime_comparison(R).set_index("method")
     assert list(shown.index) == ["MD", "Sync", "Elastic", "GF", "VCF"]
-    assert shown.loc["Elastic", "ours, s"] == E.NOT_REPRODUCED and shown.loc["Sync", "paper ÷ MD"] == "10.5"
+    assert shown.loc["Elastic", "ours, s"] == M.NOT_REPRODUCED and shown.loc["Sync", "paper ÷ MD"] == "10.5"
     assert shown.loc["MD", "ours ÷ MD"] == "1.0" and "±" in shown.loc["VCF", "ours, s"]
     assert "caveat" not in S.caveat() and "not comparable" in S.caveat()
 

@@ -1,0 +1,144 @@
+"""The paper's tables (data/paper/*.csv) beside ours: lookup, comparison and display formats."""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .constants import PAPER_VIEW
+
+ROOT = Path(__file__).resolve().parents[2]
+PAPER_DIR = ROOT / "data" / "paper"
+METRICS = ("fid", "kid_e3", "giqa_qs", "giqa_ds", "clip")
+METRIC_LABELS = {"fid": "FID↓", "kid_e3": "KID↓ (×10⁻³)", "giqa_qs": "GIQA-QS↑", "giqa_ds": "GIQA-DS↑",
+                 "clip": "CLIP↑"}
+SHORT_LABELS = {"fid": "FID", "kid_e3": "KID", "giqa_qs": "GIQA-QS", "giqa_ds": "GIQA-DS", "clip": "CLIP"}
+LOWER_IS_BETTER = {"fid": True, "kid_e3": True, "giqa_qs": False, "giqa_ds": False, "clip": False}
+
+
+def fraction_label(fraction: float) -> str:
+    """0.75 -> '3/4' (strides as fractions of a view)."""
+    from fractions import Fraction
+
+    f = Fraction(fraction).limit_denominator(64)
+    return f"{f.numerator}/{f.denominator}" if f.denominator != 1 else str(f.numerator)
+
+
+# ============================================================================ the paper's tables
+
+_KEYS = {"table1": ["stride", "fusion"], "table2": ["sampler", "method"], "table3": ["sampler", "method"],
+         "table4": ["row", "col"]}
+
+
+@lru_cache(maxsize=None)
+def _paper_csv(name: str) -> pd.DataFrame:
+    return pd.read_csv(PAPER_DIR / f"{name}.csv", dtype={"stride": int})
+
+
+def paper_table(name: str) -> pd.DataFrame:
+    """The paper's Table 1-4 as transcribed in data/paper/<name>.csv (numbers as floats)."""
+    if name not in _KEYS:
+        raise ValueError(f"table must be one of {sorted(_KEYS)}, got {name!r}")
+    return _paper_csv(name).copy()
+
+
+def _value_columns(name: str) -> list[str]:
+    return {"table1": list(METRICS), "table2": list(METRICS), "table3": ["runtime_mean_s", "runtime_std_s"],
+            "table4": ["ssim"]}[name]
+
+
+def compare_with_paper(ours: pd.DataFrame, table: str, native: int | None = None) -> pd.DataFrame:
+    """This run's numbers beside the paper's, one row per paper row (ours n/a where not reproduced) plus our extra
+    rows; columns (quantity, 'ours' | 'paper'). Table 1 rows are matched by stride as a fraction of the view
+    (ours needs `stride` and `native`, or `stride_fraction`); Tables 2-3 by (sampler, method); Table 4 by (row, col).
+    """
+    paper = paper_table(table)
+    keys = _KEYS[table]
+    ours = ours.copy()
+    if table == "table1":
+        if "stride_fraction" not in ours:
+            if native is None:
+                raise ValueError("table1: give native (the view size) or a stride_fraction column")
+            ours["stride_fraction"] = ours["stride"] / native
+        paper["stride_fraction"] = paper["stride"] / PAPER_VIEW
+        paper = paper.rename(columns={"stride": "paper_stride"})
+        ours = ours.rename(columns={"stride": "our_stride"})
+        keys = ["stride_fraction", "fusion"]
+    missing = [k for k in keys if k not in ours]
+    if missing:
+        raise ValueError(f"{table}: our table lacks the key column(s) {missing}")
+    values = [c for c in _value_columns(table) if c in ours or c in paper]
+    for c in values:
+        ours[c] = pd.to_numeric(ours[c], errors="coerce") if c in ours else np.nan
+    ours_k = ours.set_index(keys)
+    paper_k = paper.set_index(keys)
+    index = list(paper_k.index) + [k for k in ours_k.index if k not in paper_k.index]
+    rows = []
+    for key in index:
+        o = ours_k.loc[key] if key in ours_k.index else None
+        p = paper_k.loc[key] if key in paper_k.index else None
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        if table == "table1":
+            frac = row.pop("stride_fraction")
+            row = {"stride (view)": fraction_label(frac),
+                   "stride (paper, px)": int(p["paper_stride"]) if p is not None else round(frac * PAPER_VIEW),
+                   "stride (ours, px)": int(o["our_stride"]) if o is not None and "our_stride" in o else
+                   (round(frac * native) if native else np.nan)} | row
+        for c in values:
+            row[(c, "ours")] = float(o[c]) if o is not None and c in o and pd.notna(o[c]) else np.nan
+            row[(c, "paper")] = float(p[c]) if p is not None and c in p else np.nan
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    label_cols = [c for c in df.columns if not isinstance(c, tuple)]
+    value_cols = [c for c in df.columns if isinstance(c, tuple)]
+    df.columns = pd.MultiIndex.from_tuples([(c, "") for c in label_cols] + value_cols)
+    return df
+
+
+GIQA_FORMAT = {"giqa_qs": ".4g", "giqa_ds": ".4g"}   # GIQA's scale depends on K: significant digits, not decimals
+
+
+def format_table(df: pd.DataFrame, digits: int | str | dict = 2) -> pd.DataFrame:
+    """Numbers as text with `digits` decimals, or a format spec such as '.4g' (one for all, or per column name),
+    NaN/None as 'n/a' (e.g. CLIP)."""
+    out = df.copy().astype(object)
+    for col in df.columns:
+        name = col[0] if isinstance(col, tuple) else col
+        d = digits.get(name, 2) if isinstance(digits, dict) else digits
+        if pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col]):
+            spec = d if isinstance(d, str) else f".{d}f"
+            out[col] = [("n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else
+                         (format(v, spec) if isinstance(v, (float, np.floating)) else str(v))) for v in df[col]]
+        else:
+            out[col] = ["n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in df[col]]
+    if isinstance(out.columns, pd.MultiIndex):
+        out.columns = pd.MultiIndex.from_tuples(
+            [(METRIC_LABELS.get(a, a), b) for a, b in out.columns])
+    else:
+        out.columns = [METRIC_LABELS.get(c, c) for c in out.columns]
+    return out
+
+
+def _num(x) -> float:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return math.nan
+    return x
+
+
+def _lookup(df: pd.DataFrame, **where):
+    mask = np.ones(len(df), dtype=bool)
+    for k, v in where.items():
+        mask &= (df[k] == v).to_numpy()
+    return df[mask]
+
+
+def _value(df, col, **where) -> float:
+    rows = _lookup(df, **where) if len(df) else df
+    return _num(rows[col].iloc[0]) if len(rows) and col in rows else math.nan
+
+
