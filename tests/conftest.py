@@ -22,6 +22,8 @@ def tiny_pipeline(tokenizer, sample_size=8, vae_blocks=2, scheduler="ddim", seed
     from diffusers import (AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel)
     from transformers import CLIPTextConfig, CLIPTextModel
 
+    from gvcf.engine.archs import SD2_SCHEDULER
+
     g = torch.random.fork_rng(devices=[])
     with g:
         torch.manual_seed(seed)
@@ -35,8 +37,7 @@ def tiny_pipeline(tokenizer, sample_size=8, vae_blocks=2, scheduler="ddim", seed
         text_encoder = CLIPTextModel(CLIPTextConfig(
             vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
             num_attention_heads=2, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407, pad_token_id=0))
-    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
-                          set_alpha_to_one=False, steps_offset=1)
+    sched = DDIMScheduler.from_config(SD2_SCHEDULER)   # Stable Diffusion 2's noise schedule
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched,
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
@@ -47,3 +48,11 @@ def tiny_pipeline(tokenizer, sample_size=8, vae_blocks=2, scheduler="ddim", seed
 def tiny_pipe(clip_tokenizer):
     """View 16 px (8 latent), VAE factor 2."""
     return tiny_pipeline(clip_tokenizer)
+
+
+@pytest.fixture(scope="module")
+def tiny64(clip_tokenizer):
+    """A random-weight model with Stable Diffusion's geometry (64-latent views, VAE factor 8), one per test module."""
+    from gvcf.engine import archs
+
+    return archs.build_random_model("tiny64", device="cpu", tokenizer=clip_tokenizer)

@@ -50,6 +50,8 @@ SD2_SCHEDULER = dict(
     skip_prk_steps=True, steps_offset=1, prediction_type="epsilon",
 )
 SD2_UNET_PARAMETERS = 865_910_724   # the paper's "865 million parameters" (Introduction)
+# Stable Diffusion 2's native view in image pixels: its UNet's 64 latent pixels x the VAE's factor 8 = 512
+SD2_NATIVE_SIZE = SD2_UNET["sample_size"] * 2 ** (len(SD2_VAE["block_out_channels"]) - 1)
 
 # ---- tiny64: a small random model with SD's geometry (VAE factor 8, 64-latent views, 512 px native) ----
 # so diffusers' StableDiffusionPanoramaPipeline (window 64 latent, factor 8) applies to it as it is.

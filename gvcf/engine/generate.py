@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from dataclasses import dataclass, field
-from numbers import Real
 from typing import Callable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .checks import finite_number, is_int, positive_int
 from .fusion import FusionPlan, fuse, fusion_method
 from .models import Model, load_model
 from .samplers import check_sampler, make_sampler
@@ -59,7 +58,7 @@ SEED_LIMIT = 2**32
 
 def check_seed(seed, name: str = "seed") -> int:
     """A seed as an int in [0, 2**32) (every distinct value a distinct noise stream), or ValueError naming it."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < SEED_LIMIT:
+    if not is_int(seed) or not 0 <= seed < SEED_LIMIT:
         raise ValueError(f"{name} must be an int in [0, 2**32) (torch's CPU generator keeps 32 bits), got {seed!r}")
     return int(seed)
 
@@ -78,17 +77,6 @@ def _to_device(x: torch.Tensor, device, dtype) -> torch.Tensor:
     if torch.device(device).type == "cuda":
         return x.pin_memory().to(device, dtype, non_blocking=True)
     return x.to(device, dtype)
-
-
-def _finite_number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _optional_positive_int(value, name: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0):
-        raise ValueError(f"{name} must be a positive int or None, got {value!r}")
 
 
 def _finite_tensor(value, name: str) -> torch.Tensor | None:
@@ -142,11 +130,9 @@ def generate(
     negative_prompt = "" if negative_prompt is None else negative_prompt   # diffusers' None: no negative prompt
     if not isinstance(negative_prompt, str):
         raise ValueError(f"negative_prompt must be a string or None, got {type(negative_prompt).__name__}")
-    guidance_scale = _finite_number(guidance_scale, "guidance_scale")
-    if guidance_scale < 0:
-        raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
-    _optional_positive_int(view_batch_size, "view_batch_size")
-    _optional_positive_int(decode_tile, "decode_tile")
+    guidance_scale = finite_number(guidance_scale, "guidance_scale", minimum=0.0)
+    view_batch_size = positive_int(view_batch_size, "view_batch_size", optional=True)
+    decode_tile = positive_int(decode_tile, "decode_tile", optional=True)
     if not isinstance(circular, bool):
         raise ValueError(f"circular must be True or False, got {circular!r}")
     if weights is not None and weights not in WEIGHT_MAPS:
@@ -217,8 +203,8 @@ def generate_views(model, prompt: str, seeds, sampler: str = "ddpm", steps: int 
     seeds = [check_seed(s, "seeds") for s in seeds]
     if not seeds:
         raise ValueError("seeds must not be empty")
-    _optional_positive_int(batch_size, "batch_size")
-    guidance_scale = _finite_number(guidance_scale, "guidance_scale")
+    batch_size = positive_int(batch_size, "batch_size", optional=True)
+    guidance_scale = finite_number(guidance_scale, "guidance_scale")
     model = _resolve_model(model)
     steps = check_sampler(sampler, steps, eta, model.scheduler_config.get("num_train_timesteps"))
     batch_size = batch_size or len(seeds)

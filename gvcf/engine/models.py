@@ -3,7 +3,7 @@ prompt encoding, the classifier-free-guided noise predictor, and tiled (circular
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -93,7 +93,6 @@ class Model:
     vae: torch.nn.Module
     scheduler_config: dict
     name: str = "pipeline"
-    extras: dict = field(default_factory=dict)
 
     @classmethod
     def from_pipeline(cls, pipe, name: str = "pipeline") -> "Model":

@@ -7,14 +7,15 @@ Variance-Corrected Fusion needs. ``std is None`` marks a deterministic step: no 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from numbers import Real
 
-import numpy as np
 import torch
 
-DEFAULT_STEPS = {"ddim": 50, "ddpm": 1000, "euler_ancestral": 50}  # the paper's DDIM-50 and DDPM-1000
+from .archs import SD2_SCHEDULER
+from .checks import finite_number, positive_int
+
+# the paper's DDIM-50 and DDPM-1000: DDPM's default is the whole chain of Stable Diffusion 2's schedule
+DEFAULT_STEPS = {"ddim": 50, "ddpm": SD2_SCHEDULER["num_train_timesteps"], "euler_ancestral": 50}
 
 
 @dataclass(frozen=True)
@@ -172,19 +173,16 @@ def check_sampler(name: str, steps: int | None, eta: float = 0.0, num_train_time
     return the step count (the paper's default if None)."""
     if name not in SAMPLERS:
         raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {name!r}")
-    steps = DEFAULT_STEPS[name] if steps is None else steps
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    steps = positive_int(DEFAULT_STEPS[name] if steps is None else steps, "steps")
     if num_train_timesteps is not None and steps > num_train_timesteps:
         raise ValueError(f"steps must be at most the scheduler's num_train_timesteps ({num_train_timesteps}): "
                          f"there are no more timesteps to visit, got {steps}")
-    if isinstance(eta, bool) or not isinstance(eta, Real) or not math.isfinite(eta):
-        raise ValueError(f"eta must be a finite number, got {eta!r}")
+    finite_number(eta, "eta")
     if eta != 0.0 and name != "ddim":
         raise ValueError(f"eta applies to the ddim sampler only, got eta={eta} with sampler={name!r}")
     if not 0.0 <= eta <= 1.0:   # sigma_t = eta * sqrt(var) > the DDIM step's budget beyond 1: NaN means
         raise ValueError(f"eta must be in [0, 1] (0: DDIM, 1: DDPM's variance), got {eta}")
-    return int(steps)
+    return steps
 
 
 def make_sampler(name: str, scheduler_config, steps: int | None = None, eta: float = 0.0, device=None):

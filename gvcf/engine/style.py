@@ -1,9 +1,9 @@
 """One-shot Style Alignment (paper Eq. 15): slerp each non-overlapping crop of x_T toward a reference noise."""
 from __future__ import annotations
 
-from numbers import Real
-
 import torch
+
+from .checks import is_number
 
 _PARALLEL_EPS = 1e-7  # below this angle (radians) slerp degenerates to lerp
 
@@ -20,7 +20,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 def check_alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0.0 <= alpha <= 1.0:   # NaN fails too
+    """alpha as a float in [0, 1] (NaN and bools refused), or ValueError naming it."""
+    if not is_number(alpha) or not 0.0 <= alpha <= 1.0:   # NaN fails too
         raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
     return float(alpha)
 

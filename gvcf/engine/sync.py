@@ -10,11 +10,11 @@ independently (overlaps are averaged by the fusion afterwards), sync steps are t
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import asdict, dataclass
-from numbers import Real
 
 import torch
+
+from .checks import finite_number, is_int, is_number, positive_int
 
 # SyncDiffusion's defaults (their sample_syncdiffusion function; README: "w=20 is a suitable weight";
 # decay 0.95 "set as in the paper"; gradient descent at every one of the 50 DDIM steps).
@@ -23,11 +23,6 @@ DEFAULT_DECAY = 0.95
 DEFAULT_THRESHOLD = 50
 DEFAULT_EVERY = 1
 LPIPS_NETS = ("alex", "vgg")
-PAPER_FIG7_WEIGHT = 0.1   # "SyncDiffusion with a 0.1 sync weight" (paper Fig. 7, Table 4)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -43,16 +38,13 @@ class SyncConfig:
     lpips_net: str = "vgg"
 
     def __post_init__(self):
-        if not isinstance(self.weight, Real) or isinstance(self.weight, bool) or not math.isfinite(self.weight) \
-                or self.weight < 0:
-            raise ValueError(f"weight must be a finite number >= 0, got {self.weight!r}")
-        if not isinstance(self.decay, Real) or isinstance(self.decay, bool) or not 0 < self.decay <= 1:
+        finite_number(self.weight, "weight", minimum=0.0)
+        if not is_number(self.decay) or not 0 < self.decay <= 1:   # NaN fails too
             raise ValueError(f"decay must be in (0, 1], got {self.decay!r}")
-        if not _is_int(self.threshold) or self.threshold < 0:
+        if not is_int(self.threshold) or self.threshold < 0:
             raise ValueError(f"threshold must be an int >= 0, got {self.threshold!r}")
-        if not _is_int(self.every) or self.every < 1:
-            raise ValueError(f"every must be an int >= 1, got {self.every!r}")
-        if self.anchor is not None and (not _is_int(self.anchor) or self.anchor < 0):
+        positive_int(self.every, "every")
+        if self.anchor is not None and (not is_int(self.anchor) or self.anchor < 0):
             raise ValueError(f"anchor must be None (the middle view) or a view index >= 0, got {self.anchor!r}")
         if self.lpips_net not in LPIPS_NETS:
             raise ValueError(f"lpips_net must be one of {LPIPS_NETS}, got {self.lpips_net!r}")
@@ -71,9 +63,6 @@ class SyncConfig:
         if anchor >= n_views:
             raise ValueError(f"anchor must be < the number of views {n_views}, got {anchor}")
         return anchor
-
-
-PAPER_FIG7 = SyncConfig(weight=PAPER_FIG7_WEIGHT)
 
 
 @contextlib.contextmanager

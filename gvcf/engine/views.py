@@ -6,10 +6,11 @@ tensor operations (no Python loop over views or pixels).
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 
 import torch
+
+from .checks import is_int
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -119,7 +120,7 @@ DEFAULT_STRIDE_FRACTION = 0.75  # the paper's stride of 384 px on 512 px views
 
 def pixels_to_latent(value, factor: int, name: str) -> int:
     """An image size in pixels -> latent pixels (it must be a positive multiple of the VAE factor)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0 or value % factor:
+    if not is_int(value) or value <= 0 or value % factor:
         raise ValueError(f"{name} must be a positive multiple of the VAE scale factor {factor}, got {value!r}")
     return int(value) // factor
 
@@ -132,8 +133,7 @@ def stride_pixels(native: int, factor: int, fraction: float = DEFAULT_STRIDE_FRA
 def stride_pair(stride) -> tuple:
     """A stride as (h, w) in pixels; None (3/4 of a view) stays None in each place."""
     pair = tuple(stride) if isinstance(stride, (tuple, list)) else (stride, stride)
-    if len(pair) != 2 or not all(s is None or (isinstance(s, numbers.Integral) and not isinstance(s, bool))
-                                 for s in pair):
+    if len(pair) != 2 or not all(s is None or is_int(s) for s in pair):
         raise ValueError(f"stride must be None, an int or a pair (h, w) of ints in pixels, got {stride!r}")
     return pair
 

@@ -14,7 +14,7 @@ import fcntl
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +23,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .cache import ResultCache, canonical_json, config_key, hardware, write_atomic
+from ..engine.checks import finite_number, positive_int
 from ..engine.fusion import FUSIONS
 from ..engine.generate import DEFAULT_GUIDANCE, check_seed, derive_seed
 from ..engine.samplers import check_sampler
@@ -70,17 +71,11 @@ class DatasetConfig:
         check_alpha(self.alpha)
         if not self.prompts or not all(isinstance(p, str) and p for p in self.prompts):
             raise ValueError("prompts must be a non-empty list of non-empty strings")
-        is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)   # noqa: E731 (YAML's true is no count)
-        for name in ("n_per_prompt", "width_views"):
-            if not is_int(getattr(self, name)) or getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
-        if self.stride is not None and (not is_int(self.stride) or self.stride <= 0):
-            raise ValueError(f"stride must be a positive int or null, got {self.stride!r}")
+        for name in ("n_per_prompt", "width_views", "stride"):   # YAML's true is no count; stride may be null
+            object.__setattr__(self, name, positive_int(getattr(self, name), name, optional=name == "stride"))
         object.__setattr__(self, "seed", check_seed(self.seed, "seed"))
-        for name in ("guidance_scale", "sync_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        for name in ("guidance_scale", "sync_weight"):   # checked only: 7 and 7.0 stay distinct cache keys
+            finite_number(getattr(self, name), name, minimum=0.0)
 
     @classmethod
     def from_dict(cls, data: dict) -> "DatasetConfig":
@@ -303,8 +298,7 @@ def crop_dataset(src: str | os.PathLike, dst: str | os.PathLike, size: int, rank
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise ValueError(f"src {src}: " + ("not a folder" if src.exists() else "no such folder"))
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive int (pixels), got {size!r}")
+    size = positive_int(size, "size")   # pixels
     files = list(iter_image_files(src))
     if not files:
         raise ValueError(f"src {src}: no .png images in it")

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from skimage.metrics import structural_similarity
 
+from gvcf.engine.archs import SD2_NATIVE_SIZE
 from gvcf.eval.inception import load_image
 
 KID_NUM_SUBSETS = 100  # clean-fid kernel_distance defaults
@@ -26,7 +27,7 @@ GIQA_K = 3500
 GIQA_PAIRWISE_EPS = 1e-6  # torch.nn.functional.pairwise_distance eps: ||x - y + eps||_1
 GIQA_CHUNK = 256  # query rows per distance block: memory is GIQA_CHUNK x len(bank) floats
 SSIM_DATA_RANGE = 255
-TILE_SIZE = 512  # Stable Diffusion 2.0 native resolution used for the paper's tiles
+TILE_SIZE = SD2_NATIVE_SIZE  # 512: Stable Diffusion 2's native view, the paper's tiles
 
 CLIP_UNAVAILABLE = "CLIP score unavailable: no CLIP weights on this machine"
 CLIP_WEIGHTS_ENV = "GVCF_CLIP_WEIGHTS"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.views import DEFAULT_WIDTH_VIEWS
 from ..paper.constants import PAPER_PROMPTS   # one family per prompt, in this order
 
 FAMILIES = ("city_night", "mountain_twilight", "snowy_skiers", "cartoon_nature", "anime_landscape",
@@ -755,7 +756,7 @@ def _preview(path: str, seed: int = 0, height: int = 64) -> None:
     for fam in FAMILIES:
         views = [render(sample_scene(rng, fam, t), height, height, int(rng.integers(VIEW_SPAN * height)))
                  for t in TIMES]
-        pano = render(sample_scene(rng, fam, PROMPT_TIME[fam]), 7 * height, height)
+        pano = render(sample_scene(rng, fam, PROMPT_TIME[fam]), DEFAULT_WIDTH_VIEWS * height, height)
         sep = np.full((height, gap, 3), 255, np.uint8)
         rows.append(np.concatenate(sum(([v, sep] for v in views), []) + [pano], 1))
         rows.append(np.full((gap, rows[-1].shape[1], 3), 255, np.uint8))

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from . import scenes as world
 from ..engine.archs import SD2_SCHEDULER   # SD 2's noise schedule, so DDIM-50 and DDPM-1000 run as in the paper
+from ..engine.checks import positive_int
 from ..engine.tokenizer import build_clip_tokenizer, write_clip_vocab
 
 AUTOCAST_DTYPES = ("float32", "bfloat16")   # the decoder stage's autocast on the CPU ("float32": off)
@@ -536,10 +537,8 @@ def train_embedded(out: str | Path, cfg: TrainConfig = TrainConfig(), work: str 
     """
     out = Path(out)
     _check_out(out, overwrite)
-    if cfg.vae_steps <= 0 or cfg.unet_steps <= 0:
-        raise ValueError(f"vae_steps and unet_steps must be positive, got {cfg.vae_steps}, {cfg.unet_steps}")
-    if cfg.n_latents <= 0:
-        raise ValueError(f"n_latents must be positive, got {cfg.n_latents}")
+    for name in ("vae_steps", "unet_steps", "n_latents"):
+        positive_int(getattr(cfg, name), name)
     if cfg.decoder_steps < 0:
         raise ValueError(f"decoder_steps must be >= 0 (0 skips the decoder fine-tune), got {cfg.decoder_steps}")
     from ..engine.perceptual import NETS

@@ -5,7 +5,11 @@ import pytest
 import torch
 
 import gvcf
+from gvcf.engine.archs import SD2_SCHEDULER
+from gvcf.engine.generate import DEFAULT_GUIDANCE
 from gvcf.engine.models import Model
+
+TOO_MANY_STEPS = SD2_SCHEDULER["num_train_timesteps"] + 1   # the tiny pipe runs SD 2's schedule (conftest)
 
 
 def run(pipe, **kw):
@@ -150,7 +154,8 @@ class Refusing(torch.nn.Module):
         raise AssertionError("the UNet ran before the input was checked")
 
 
-@pytest.mark.parametrize("kw,name", [(dict(steps=1001), "steps"), (dict(steps=1001, sampler="euler_ancestral"), "steps"),
+@pytest.mark.parametrize("kw,name", [(dict(steps=TOO_MANY_STEPS), "steps"),
+                                     (dict(steps=TOO_MANY_STEPS, sampler="euler_ancestral"), "steps"),
                                      (dict(latents=torch.full((1, 4, 8, 24), float("nan"))), "latents"),
                                      (dict(decode_tile=-4, output_type="pil"), "decode_tile")])
 def test_bad_input_that_needs_the_model_is_caught_before_the_unet(tiny_pipe, kw, name):
@@ -194,7 +199,7 @@ def test_outputs_pil_np_pt(tiny_pipe):
 
 def test_generate_views_equals_single_view_generate_at_any_batch_size(tiny_pipe):
     seeds = [11, 12, 13]
-    kw = dict(sampler="ddpm", steps=5, guidance_scale=7.5)
+    kw = dict(sampler="ddpm", steps=5, guidance_scale=DEFAULT_GUIDANCE)
     all_at_once = gvcf.generate_views(tiny_pipe, "a snowy mountain peak", seeds, **kw)
     one_by_one = gvcf.generate_views(tiny_pipe, "a snowy mountain peak", seeds, batch_size=1, **kw)
     assert all_at_once.shape == (3, 16, 16, 3) and all_at_once.dtype == "uint8"

@@ -4,10 +4,11 @@ import pytest
 import torch
 
 import gvcf
+from gvcf.engine.archs import SD2_SCHEDULER as SD2
+from gvcf.engine.generate import DEFAULT_GUIDANCE
 from gvcf.engine.samplers import make_sampler
 
-SD2 = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-           clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+T = SD2["num_train_timesteps"]   # 1000 (asserted as the paper's DDPM-1000 in test_default_steps_are_the_papers)
 
 CASES = [
     ("ddpm", dict(variance_type="fixed_small"), {}),
@@ -71,10 +72,10 @@ def test_ddpm_at_num_train_timesteps_runs_the_full_chain(offset):
     with steps_offset = 0 step for step, with the same noise (SD 2's steps_offset = 1 would start at t = 1000)."""
     from diffusers import DDPMScheduler
 
-    ours = make_sampler("ddpm", SD2 | dict(steps_offset=offset), 1000)
-    assert ours.timesteps.tolist() == list(range(999, -1, -1))
+    ours = make_sampler("ddpm", SD2 | dict(steps_offset=offset), T)
+    assert ours.timesteps.tolist() == list(range(T - 1, -1, -1))
     ref = DDPMScheduler.from_config(SD2 | dict(steps_offset=0))
-    ref.set_timesteps(1000)
+    ref.set_timesteps(T)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1, 4, 4, 4, generator=g)
     for i, t in enumerate(ref.timesteps):
@@ -90,13 +91,13 @@ def test_ddpm_at_num_train_timesteps_runs_the_full_chain(offset):
 
 @pytest.mark.parametrize("name", ["ddpm", "ddim", "euler_ancestral"])
 @pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
-@pytest.mark.parametrize("steps", [1, 7, 50, 999, 1000])
+@pytest.mark.parametrize("steps", [1, 7, 50, T - 1, T])
 def test_timesteps_stay_in_range_and_are_diffusers_own_where_they_fit(name, spacing, steps):
     config = SD2 | dict(timestep_spacing=spacing)
     ours = make_sampler(name, config, steps)
-    assert len(ours.timesteps) == steps and 0 <= float(ours.timesteps.min()) and float(ours.timesteps.max()) <= 999
+    assert len(ours.timesteps) == steps and 0 <= float(ours.timesteps.min()) and float(ours.timesteps.max()) <= T - 1
     ref = diffusers_scheduler(name, config, steps)
-    if float(ref.timesteps.max()) <= 999:   # diffusers' own schedule fits the trained range: it is kept as it is
+    if float(ref.timesteps.max()) <= T - 1:   # diffusers' own schedule fits the trained range: it is kept as it is
         assert torch.equal(ours.timesteps, ref.timesteps)
     else:                                   # it ran one past the end: the same spacing without the offset
         assert torch.equal(ours.timesteps, diffusers_scheduler(name, config | dict(steps_offset=0), steps).timesteps)
@@ -105,16 +106,14 @@ def test_timesteps_stay_in_range_and_are_diffusers_own_where_they_fit(name, spac
 @pytest.mark.parametrize("name", ["ddpm", "ddim", "euler_ancestral"])
 def test_more_steps_than_trained_timesteps_is_refused(name):
     with pytest.raises(ValueError, match="steps"):
-        make_sampler(name, SD2, 1001)
+        make_sampler(name, SD2, T + 1)
 
 
 @pytest.mark.parametrize("sampler", ["ddim", "ddpm", "euler_ancestral"])
 def test_every_sampler_runs_at_its_default_steps_on_sd2s_scheduler(tiny_pipe, sampler):
     """steps=None is the paper's count (DDPM 1000, DDIM 50; Euler 50) on Stable Diffusion 2's scheduler config."""
-    from gvcf.engine.archs import SD2_SCHEDULER
-
     model = gvcf.Model.from_pipeline(tiny_pipe)
-    model.scheduler_config = dict(SD2_SCHEDULER, timestep_spacing="leading")
+    model.scheduler_config = dict(SD2, timestep_spacing="leading")
     r = gvcf.generate(model, "a beach", height=16, width=16, stride=16, sampler=sampler, guidance_scale=1.0,
                       output_type="latent", progress=False)
     assert r.config["steps"] == {"ddim": 50, "ddpm": 1000, "euler_ancestral": 50}[sampler]
@@ -134,7 +133,7 @@ def test_single_view_reproduces_diffusers_pipeline(tiny_pipe, sampler, kw):
     pipe = StableDiffusionPipeline(**(tiny_pipe.components | dict(scheduler=cls.from_config(tiny_pipe.scheduler.config))))
     pipe.set_progress_bar_config(disable=True)
     size = 16
-    expected = pipe("a mountain range", height=size, width=size, num_inference_steps=12, guidance_scale=7.5,
+    expected = pipe("a mountain range", height=size, width=size, num_inference_steps=12, guidance_scale=DEFAULT_GUIDANCE,
                     generator=torch.Generator().manual_seed(3), output_type="latent", **kw).images
     ours = gvcf.generate(pipe, "a mountain range", height=size, width=size, stride=size, fusion="gvcf",
                          sampler=sampler, steps=12, seed=3, output_type="latent", progress=False, **kw)
@@ -157,7 +156,8 @@ def test_md_ddim_equals_diffusers_panorama_pipeline(clip_tokenizer):
     pano = StableDiffusionPanoramaPipeline(**base.components)
     pano.set_progress_bar_config(disable=True)
     latents = torch.randn(1, 4, 64, 96, generator=torch.Generator().manual_seed(7))
-    kw = dict(prompt="a city skyline at night", height=512, width=768, num_inference_steps=4, guidance_scale=7.5)
+    kw = dict(prompt="a city skyline at night", height=512, width=768, num_inference_steps=4,
+              guidance_scale=DEFAULT_GUIDANCE)
     expected = pano(**kw, latents=latents, output_type="latent", view_batch_size=2).images
     ours = gvcf.generate(base, **kw.__class__((k, v) for k, v in kw.items() if k != "num_inference_steps"),
                          steps=4, stride=64, fusion="md", sampler="ddim", latents=latents, output_type="latent",

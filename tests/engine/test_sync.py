@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import gvcf
-from gvcf.engine.generate import StepContext
+from gvcf.engine.generate import DEFAULT_GUIDANCE, StepContext
 from gvcf.engine.models import Model
 from gvcf.engine.samplers import make_sampler
-from gvcf.engine.sync import SyncConfig, decode_x0, generate_sync, lpips_distance, make_sync_hook
+from gvcf.engine.sync import DEFAULT_WEIGHT, SyncConfig, decode_x0, generate_sync, lpips_distance, make_sync_hook
 from gvcf.engine.views import ViewLayout
 
 PROMPT = "a beach with palm trees"
@@ -32,7 +32,7 @@ def ctx(tiny_pipe):
     model = Model.from_pipeline(tiny_pipe)
     layout = ViewLayout.create(8, 24, 8, 4)   # latent canvas 8 x 24, 5 views of 8 x 8
     return StepContext(model, model.encode_prompt(PROMPT), make_sampler("ddim", model.scheduler_config, STEPS),
-                       7.5, layout, None)
+                       DEFAULT_GUIDANCE, layout, None)
 
 
 def view_distances(views, i, ctx, net, anchor):
@@ -81,8 +81,8 @@ def test_no_update_outside_sync_steps(ctx, lpips_net):
 
 
 def test_weight_decays_per_step():
-    c = SyncConfig(weight=20.0, decay=0.5, threshold=3, every=1)
-    assert [c.step_weight(i) for i in range(3)] == [20.0, 10.0, 5.0]
+    c = SyncConfig(weight=DEFAULT_WEIGHT, decay=0.5, threshold=3, every=1)
+    assert [c.step_weight(i) for i in range(3)] == [DEFAULT_WEIGHT, DEFAULT_WEIGHT / 2, DEFAULT_WEIGHT / 4]
     assert [c.is_sync_step(i) for i in range(4)] == [True, True, True, False]
 
 

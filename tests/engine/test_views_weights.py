@@ -60,8 +60,7 @@ def test_bad_layouts(kwargs, name):
 def test_guided_map_is_fig2():
     w = guided(64, 64)
     assert w.shape == (64, 64)
-    # 1 at the centre falling linearly with distance to 0 at the corners
-    y, x = 31.5 - 32 + 0.5, 0.5 - 32  # pixel (31, 0): centre coordinates
+    # 1 at the centre falling linearly with distance to 0 at the corners; pixel (31, 0)'s centre is at (-0.5, -31.5)
     assert w[31, 0].item() == pytest.approx(1 - math.hypot(-0.5, -31.5) / math.hypot(32, 32), abs=1e-6)
     assert w.max().item() == pytest.approx(1 - math.hypot(0.5, 0.5) / math.hypot(32, 32), abs=1e-6)
     assert w[0, 0].item() < 0.03 and w[0, 0].item() >= WEIGHT_FLOOR

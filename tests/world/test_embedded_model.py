@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 import gvcf
+from gvcf.engine.generate import DEFAULT_GUIDANCE
 from gvcf.engine.models import EMBEDDED_FOLDER, models_root
+from gvcf.engine.views import DEFAULT_WIDTH_VIEWS, stride_pixels
 
 pytestmark = pytest.mark.skipif(not (models_root() / EMBEDDED_FOLDER / "model_index.json").exists(),
                                 reason="bundled model not present")
@@ -33,7 +35,7 @@ def test_scheduler_config_is_sd2s_and_does_not_clip_latents(model):
 
 def test_ddim_with_guidance_follows_the_prompt(model):
     # the paper's deterministic setting: GF + DDIM at guidance 7.5; with clipped x_0 both came out one haze
-    kw = dict(fusion="gf", sampler="ddim", steps=25, guidance_scale=7.5, seed=0, progress=False)
+    kw = dict(fusion="gf", sampler="ddim", steps=25, guidance_scale=DEFAULT_GUIDANCE, seed=0, progress=False)
     night = np.asarray(gvcf.generate(model, "A photo of a city skyline at night", **kw).image, dtype=float)
     noon = np.asarray(gvcf.generate(model, "A beach with palm trees", **kw).image, dtype=float)
     assert night.mean() + 40 < noon.mean()
@@ -41,14 +43,17 @@ def test_ddim_with_guidance_follows_the_prompt(model):
 
 def test_panorama_is_not_degenerate_and_prompts_change_it(model):
     # DDPM with Variance-Corrected Fusion, the paper's stochastic setting
-    kw = dict(width=448, stride=48, fusion="gvcf", sampler="ddpm", steps=50, seed=0, progress=False)
+    # the paper's canvas on 64 px views: 7 views wide (448 px) at a stride of 3/4 of a view (48 px)
+    width = DEFAULT_WIDTH_VIEWS * model.native_size
+    kw = dict(width=width, stride=stride_pixels(model.native_size, model.vae_scale_factor), fusion="gvcf",
+              sampler="ddpm", steps=50, seed=0, progress=False)
     city = np.asarray(gvcf.generate(model, "A photo of a city skyline at night", **kw).image, dtype=float)
     beach = np.asarray(gvcf.generate(model, "A beach with palm trees", **kw).image, dtype=float)
-    assert city.shape == (64, 448, 3)
+    assert city.shape == (model.native_size, width, 3)
     from gvcf.world import scenes as world
 
     for prompt, image in (("A photo of a city skyline at night", city), ("A beach with palm trees", beach)):
-        real = world.real_panoramas(prompt, 4, 448).astype(float)
+        real = world.real_panoramas(prompt, 4, width).astype(float)
         assert image.std() > 0.5 * np.mean([r.std() for r in real])   # not flat: contrast like its world's
         assert np.abs(np.diff(image, axis=1)).mean() > 1         # has structure
     assert np.abs(city - beach).mean() > 20                      # the prompt matters
