@@ -67,6 +67,66 @@ def cmd_generate(args) -> None:
           f"{result.seconds:.1f} s")
 
 
+def add_bench_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `gvcf bench`: the overhead comparison (gvcf.eval.bench) and, with --methods, the runtime
+    table (gvcf.paper.runtime)."""
+    from .engine.generate import DEFAULT_GUIDANCE
+    from .engine.views import DEFAULT_WIDTH_VIEWS
+    from .eval import bench
+    from .paper import runtime
+
+    parser.add_argument("--arch", choices=bench.BENCH_ARCHS, default=bench.DEFAULT_ARCH,
+                        help="tiny64: a small random model with SD's geometry (factor 8, 64-latent views); "
+                             "embedded: the bundled model; sd2: Stable Diffusion 2 base's architecture, random weights")
+    parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    parser.add_argument("--dtype", choices=sorted(bench.DTYPES), default=None,
+                        help="default: float16 on cuda, float32 on cpu")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet")
+    parser.add_argument("--steps", type=int, default=bench.DEFAULT_BENCH_STEPS, help="DDIM steps")
+    parser.add_argument("--ddpm-steps", type=int, default=runtime.DEFAULT_DDPM_STEPS,
+                        help="DDPM steps run for the runtime table (times are also reported scaled to 1000)")
+    parser.add_argument("--methods", default="",
+                        help=f"comma-separated subset of {','.join(runtime.METHODS)}: also print the runtime table")
+    parser.add_argument("--height", type=int, default=None, help="pixels; default: the model's native size")
+    parser.add_argument("--width", type=int, default=None, help=f"pixels; default: {DEFAULT_WIDTH_VIEWS} views")
+    parser.add_argument("--stride", type=int, default=None, help="pixels; default: 3/4 of a view")
+    parser.add_argument("--repeats", type=int, default=bench.DEFAULT_REPEATS,
+                        help="timed runs per row (median reported)")
+    parser.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
+    parser.add_argument("--no-diffusers", action="store_true", help="skip diffusers' panorama pipeline rows")
+    parser.add_argument("--csv", default=None,
+                        help="write the comparison to this CSV (and the runtime table to <stem>_runtime.csv)")
+    return parser
+
+
+def cmd_bench(args) -> int:
+    """`gvcf bench`: the comparison (and with --methods the runtime table) printed, and written with --csv."""
+    from .eval import bench
+    from .paper import runtime
+
+    if args.methods:
+        runtime.check_methods(args.methods)   # before the minute of benchmarking, not after
+    model, note = bench.bench_model(args.arch, args.device, args.dtype, args.compile)
+    df = bench.run_bench(args.arch, compile=args.compile, steps=args.steps, height=args.height, width=args.width,
+                         stride=args.stride, repeats=args.repeats, guidance_scale=args.guidance_scale, model=model,
+                         diffusers=not args.no_diffusers, note=note)
+    print(bench.format_bench(df), flush=True)
+    table = None
+    if args.methods:
+        table = runtime.runtime_table(model, args.methods, repeats=args.repeats, steps=args.steps,
+                                      ddpm_steps=args.ddpm_steps, height=args.height, width=args.width,
+                                      stride=args.stride, guidance_scale=args.guidance_scale)
+        print(runtime.format_runtime(table), flush=True)
+    if args.csv:
+        path = Path(args.csv)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(path, index=False)
+        if table is not None:
+            table.assign(**table.attrs).to_csv(path.with_name(f"{path.stem}_runtime{path.suffix or '.csv'}"),
+                                               index=False)
+    return 0
+
+
 def cmd_train(args) -> None:
     import dataclasses
 
@@ -178,12 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="time generation against diffusers and the bare UNet")
     try:
-        from .eval import bench
-
-        bench.add_arguments(b)
-        b.set_defaults(func=bench.main)
+        add_bench_arguments(b)
+        b.set_defaults(func=cmd_bench)
     except ImportError as err:  # pragma: no cover - bench is optional at import time
-        b.set_defaults(func=lambda a: sys.exit(f"bench unavailable: {err}"))
+        unavailable = f"bench unavailable: {err}"
+        b.set_defaults(func=lambda a: sys.exit(unavailable))
 
     t = sub.add_parser("train-embedded", help="train the bundled model from scratch")
     t.add_argument("--out", default=None, help="the model folder, written when training has finished (default: "

@@ -1,4 +1,7 @@
-"""The command line refuses bad output paths and options before loading a model or benchmarking."""
+"""The command line refuses bad output paths and options before loading a model or benchmarking; `gvcf bench`'s
+options."""
+import argparse
+
 import pytest
 
 import gvcf
@@ -45,3 +48,12 @@ def test_generate_writes_the_image_atomically(tmp_path, tiny_pipe, monkeypatch):
     from PIL import Image
 
     assert Image.open(out).size == (48, 16) and [p.name for p in out.parent.iterdir()] == ["pano.png"]
+
+
+def test_bench_cli_options():
+    args = cli.add_bench_arguments(argparse.ArgumentParser()).parse_args(
+        ["--arch", "sd2", "--dtype", "bfloat16", "--compile", "--methods", "md,sync", "--ddpm-steps", "20",
+         "--csv", "out.csv", "--repeats", "2"])
+    assert (args.arch, args.dtype, args.compile, args.methods, args.ddpm_steps, args.repeats) == \
+        ("sd2", "bfloat16", True, "md,sync", 20, 2)
+    assert cli.add_bench_arguments(argparse.ArgumentParser()).parse_args([]).arch == "tiny64"

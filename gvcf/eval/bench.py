@@ -1,5 +1,4 @@
-"""`gvcf bench`: wall time of our joint-denoising loop beside diffusers' panorama pipeline and the bare UNet,
-and the per-method runtime table (paper Table 3: MD, GF, Sync with DDIM; VCF, GVCF with DDPM).
+"""`gvcf bench`: wall time of our joint-denoising loop beside diffusers' panorama pipeline and the bare UNet.
 
 All rows of the comparison run the same work on the same model in the same process: the same views, steps and
 classifier-free-guidance batches (UNet calls and their batch rows are counted during the warm-up and printed).
@@ -8,64 +7,46 @@ excludes VAE decoding (output_type='latent'). Times are medians of `repeats` run
 interleaved run by run so that a change in machine load affects them alike. Two more rows time our loop and the
 bare calls with a UNet that returns its input: their difference is the loop's own cost (gather, sampler step,
 fusion), which gives ours / bare UNet free of the UNet's run-to-run spread on a loaded machine.
+
+The rows are data (BENCH_ROWS: what each runs, on which UNet, with which view batch) and every row is timed by
+time_runs, as is the paper's per-method runtime table (gvcf.paper.runtime.runtime_table, Table 3); the command line
+that prints both is gvcf.cli's `gvcf bench`.
 """
 from __future__ import annotations
 
-import argparse
+import contextlib
 import dataclasses
 import math
-import platform
 import statistics
 import time
 import types
 import warnings
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Callable, Mapping
 
 import pandas as pd
 import torch
 
+from ..engine.checks import finite_number, positive_int
 from ..engine.generate import DEFAULT_GUIDANCE, generate
-from ..engine.samplers import DEFAULT_STEPS, make_sampler
-from ..engine.views import DEFAULT_WIDTH_VIEWS, ViewLayout, canvas
+from ..engine.samplers import make_sampler
+from ..engine.views import ViewLayout, canvas
+from .cache import hardware
 
 BENCH_ARCHS = ("tiny64", "embedded", "sd2")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-METHODS = ("md", "gf", "vcf", "gvcf", "sync")
-METHOD_SAMPLER = {"md": "ddim", "gf": "ddim", "vcf": "ddpm", "gvcf": "ddpm", "sync": "ddim"}   # paper Table 3
 DEFAULT_ARCH = "tiny64"
 DEFAULT_BENCH_STEPS = 4        # "a few" DDIM steps: every step costs the same, so the ratios do not depend on it
-DEFAULT_DDPM_STEPS = 10        # runtime table: DDPM steps run, reported scaled to the paper's 1000
 DEFAULT_REPEATS = 3
 WARMUP_RUNS = 1
-WARMUP_STEPS = 2               # runtime table warm-up: enough to allocate and (with --compile) compile
 DEFAULT_PROMPT = "a photo of a mountain range at twilight"
 OVERHEAD_GOAL = 1.05           # ours / bare UNet: the loop around the UNet should cost at most 5 %
 CFG_ROWS = 2                   # with CFG every view is evaluated twice (unconditional and conditional) per call
-ROWS = ("ours", "diffusers_vb1", "diffusers_all", "bare_unet", "ours_noop_unet", "bare_noop_unet")
 NOOP_MIN_REPEATS = 10          # the no-op-UNet rows take milliseconds: time them at least this often
+HARDWARE_COLUMNS = ("device", "device_name", "cpu_threads", "torch", "diffusers")   # of cache.hardware()
 
 
-# ---------------------------------------------------------------- helpers
-
-def hardware(device) -> dict:
-    """Where the numbers were measured: device name (GPU or CPU model), threads, torch and diffusers versions."""
-    import diffusers
-
-    device = torch.device(device)
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
-    return dict(device=str(device), device_name=name, cpu_threads=torch.get_num_threads(), torch=torch.__version__,
-                diffusers=diffusers.__version__)
-
+# ---------------------------------------------------------------- timing
 
 def _sync(device) -> None:
     if torch.device(device).type == "cuda":
@@ -97,6 +78,55 @@ class _UNetCounter:
 
     def __exit__(self, *exc):
         self.handle.remove()
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds of one run's timed repeats, and the UNet calls and batch rows of one warm-up run."""
+    seconds: tuple[float, ...]
+    unet_calls: int = 0
+    unet_rows: int = 0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.seconds)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.seconds) if len(self.seconds) > 1 else 0.0
+
+
+def time_runs(runs: Mapping[str, Callable[[int], object]], device, repeats: int,
+              warmups: Mapping[str, Callable[[], object]] | None = None, unet=None) -> dict[str, Timing]:
+    """The one timing loop of the benchmark and of the runtime table.
+
+    Each run is warmed up first (WARMUP_RUNS calls of warmups[key], default the run itself; the UNet calls and batch
+    rows on `unet`, when given, are counted there), then timed in `repeats` rounds, every run once a round in order
+    (interleaved, so that a change in machine load affects them alike). A run is called with the round's index (its
+    seed, for a run that varies one); CUDA is synchronised around every timed call."""
+    warmups = warmups or {}
+    counts = {}
+    for key, run in runs.items():
+        warmup = warmups.get(key, lambda run=run: run(0))
+        with _UNetCounter(unet) if unet is not None else contextlib.nullcontext() as counter:
+            for _ in range(WARMUP_RUNS):
+                _timed(warmup, device)
+        counts[key] = (0, 0) if counter is None else (counter.calls // WARMUP_RUNS, counter.rows // WARMUP_RUNS)
+    seconds = {key: [] for key in runs}
+    for i in range(repeats):
+        for key, run in runs.items():
+            seconds[key].append(_timed(lambda: run(i), device))
+    return {key: Timing(tuple(seconds[key]), *counts[key]) for key in runs}
+
+
+def hardware_columns(device) -> dict:
+    """cache.hardware's HARDWARE_COLUMNS: the hardware in the benchmark's rows and in the runtime table's attrs."""
+    info = hardware(device)
+    return {key: info[key] for key in HARDWARE_COLUMNS}
 
 
 def resolve_dtype(dtype, device) -> torch.dtype:
@@ -227,81 +257,100 @@ class NoOpUNet(torch.nn.Module):
 
 # ---------------------------------------------------------------- the comparison
 
+@dataclass(frozen=True)
+class BenchRow:
+    """One row of the comparison: what it runs, with how many views per UNet call, on which UNet."""
+    name: str
+    what: str
+    runs: str                       # a key of RUNNERS
+    view_batch: int | None = None   # views per UNet call; None: all of them
+    noop_unet: bool = False         # the UNet replaced by NoOpUNet: the time of everything around it
+
+
+BENCH_ROWS = (
+    BenchRow("ours", "gvcf.generate, fusion md", "ours"),
+    BenchRow("diffusers_vb1", "diffusers StableDiffusionPanoramaPipeline", "diffusers", view_batch=1),
+    BenchRow("diffusers_all", "diffusers StableDiffusionPanoramaPipeline", "diffusers"),
+    BenchRow("bare_unet", "bare UNet calls (same batches)", "bare"),
+    # the loop's own cost, free of the UNet's run-to-run spread: the same two rows with a UNet that does nothing
+    BenchRow("ours_noop_unet", "gvcf.generate, UNet replaced by identity", "ours", noop_unet=True),
+    BenchRow("bare_noop_unet", "bare calls, UNet replaced by identity", "bare", noop_unet=True),
+)
+ROWS = tuple(row.name for row in BENCH_ROWS)
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What every row denoises: one panorama of `prompt` on this canvas, DDIM `steps`, this guidance."""
+    model: object
+    prompt: str
+    height: int
+    width: int
+    stride: int
+    layout: ViewLayout
+    steps: int
+    guidance_scale: float
+    pipe: object = None   # diffusers' panorama pipeline on the model's components (built once, for its rows)
+
+
+def _run_ours(w: _Work, view_batch: int | None):
+    return lambda: generate(w.model, w.prompt, height=w.height, width=w.width, stride=w.stride, fusion="md",
+                            sampler="ddim", steps=w.steps, guidance_scale=w.guidance_scale, seed=0,
+                            view_batch_size=view_batch, output_type="latent", progress=False)
+
+
+def _run_diffusers(w: _Work, view_batch: int | None):
+    return lambda: w.pipe(w.prompt, height=w.height, width=w.width, num_inference_steps=w.steps,
+                          guidance_scale=w.guidance_scale, view_batch_size=view_batch or len(w.layout),
+                          output_type="latent", generator=torch.Generator("cpu").manual_seed(0))
+
+
+def _run_bare(w: _Work, view_batch: int | None):
+    return bare_unet(w.model, w.prompt, w.layout, w.steps, w.guidance_scale, view_batch)
+
+
+RUNNERS = {"ours": _run_ours, "diffusers": _run_diffusers, "bare": _run_bare}
+
+
 def run_bench(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool = False,
               steps: int = DEFAULT_BENCH_STEPS, height: int | None = None, width: int | None = None,
               stride: int | None = None, repeats: int = DEFAULT_REPEATS, guidance_scale: float = DEFAULT_GUIDANCE,
               prompt: str = DEFAULT_PROMPT, model=None, diffusers: bool = True, note: str = "") -> pd.DataFrame:
     """Our gvcf.generate (md, DDIM) vs diffusers' panorama pipeline (view_batch_size 1 and all views) vs the bare UNet.
 
-    One row per implementation: median/min/max seconds per panorama, UNet calls and evaluated batch rows,
-    `ours_over` = ours' median / this row's median; hardware and settings in every row (for CSV) and in df.attrs.
+    One row per BENCH_ROWS entry (the diffusers rows only with `diffusers`): median/min/max seconds per panorama,
+    UNet calls and evaluated batch rows, `ours_over` = ours' median / this row's median (NaN on the no-op-UNet rows);
+    hardware and settings in every row (for CSV) and in df.attrs.
     model: time this model instead of building `arch` (arch, compile and note then only label the rows).
     """
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats <= 0:
-        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
-    if guidance_scale < 0:
-        raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
+    steps = positive_int(steps, "steps")
+    repeats = positive_int(repeats, "repeats")
+    finite_number(guidance_scale, "guidance_scale", minimum=0)
     if model is None:
         model, note = bench_model(arch, device, dtype, compile)
     geometry = canvas(model, height, width, stride)
-    height, width, stride, layout = geometry.height, geometry.width, geometry.stride[1], geometry.layout
-    n_views, dev = len(layout), model.device
+    rows = [row for row in BENCH_ROWS if diffusers or row.runs != "diffusers"]
+    work = _Work(model, prompt, geometry.height, geometry.width, geometry.stride[1], geometry.layout, steps,
+                 guidance_scale, panorama_pipeline(model, geometry.layout) if diffusers else None)
+    noop = dataclasses.replace(work, model=dataclasses.replace(model, unet=NoOpUNet(model.unet)))
+    timings = {}
+    for on, n_repeats in ((work, repeats), (noop, max(repeats, NOOP_MIN_REPEATS))):
+        runs = {row.name: lambda i, fn=RUNNERS[row.runs](on, row.view_batch): fn()
+                for row in rows if row.noop_unet == (on is noop)}
+        timings |= time_runs(runs, model.device, n_repeats, unet=on.model.unet)
 
-    def ours():
-        generate(model, prompt, height=height, width=width, stride=stride, fusion="md", sampler="ddim", steps=steps,
-                 guidance_scale=guidance_scale, seed=0, output_type="latent", progress=False)
-
-    runs = {"ours": (ours, n_views, "gvcf.generate, fusion md")}
-    if diffusers:
-        pipe = panorama_pipeline(model, layout)
-        for key, vb, what in (("diffusers_vb1", 1, "diffusers StableDiffusionPanoramaPipeline"),
-                              ("diffusers_all", n_views, "diffusers StableDiffusionPanoramaPipeline")):
-            def call(vb=vb):
-                pipe(prompt, height=height, width=width, num_inference_steps=steps, guidance_scale=guidance_scale,
-                     view_batch_size=vb, output_type="latent", generator=torch.Generator("cpu").manual_seed(0))
-            runs[key] = (call, vb, what)
-    runs["bare_unet"] = (bare_unet(model, prompt, layout, steps, guidance_scale), n_views,
-                         "bare UNet calls (same batches)")
-    # the loop's own cost, free of the UNet's run-to-run spread: the same two rows with a UNet that does nothing
-    noop = dataclasses.replace(model, unet=NoOpUNet(model.unet))
-    noop_runs = {"ours_noop_unet": (lambda: generate(
-        noop, prompt, height=height, width=width, stride=stride, fusion="md", sampler="ddim", steps=steps,
-        guidance_scale=guidance_scale, seed=0, output_type="latent", progress=False), n_views,
-        "gvcf.generate, UNet replaced by identity"),
-        "bare_noop_unet": (bare_unet(noop, prompt, layout, steps, guidance_scale), n_views,
-                           "bare calls, UNet replaced by identity")}
-
-    counts = {}
-    for key, (fn, _, _) in runs.items():   # warm-up, counting the UNet's work
-        with _UNetCounter(model.unet) as counter:
-            for _ in range(WARMUP_RUNS):
-                _timed(fn, dev)
-        counts[key] = (counter.calls // WARMUP_RUNS, counter.rows // WARMUP_RUNS)
-    times = {key: [] for key in runs | noop_runs}
-    for _ in range(repeats):
-        for key, (fn, _, _) in runs.items():
-            times[key].append(_timed(fn, dev))
-    for key, (fn, _, _) in noop_runs.items():
-        with _UNetCounter(noop.unet) as counter:
-            _timed(fn, dev)
-        counts[key] = (counter.calls, counter.rows)
-    for _ in range(max(repeats, NOOP_MIN_REPEATS)):
-        for key, (fn, _, _) in noop_runs.items():
-            times[key].append(_timed(fn, dev))
-
-    info = hardware(dev) | dict(arch=arch, dtype=str(model.dtype).removeprefix("torch."), compile=compile,
-                                height=height, width=width, stride=stride, steps=steps, views=n_views,
-                                guidance_scale=guidance_scale, repeats=repeats, note=note)
-    ours_median = statistics.median(times["ours"])
-    rows = []
-    for key, (_, vb, what) in (runs | noop_runs).items():
-        median = statistics.median(times[key])
-        rows.append(dict(row=key, what=what, view_batch_size=vb, unet_calls=counts[key][0],
-                         unet_rows=counts[key][1], median_s=median, min_s=min(times[key]), max_s=max(times[key]),
-                         ours_over=ours_median / median if key in runs else math.nan) | info)
-    df = pd.DataFrame(rows)
+    n_views = len(geometry.layout)
+    info = hardware_columns(model.device) | dict(
+        arch=arch, dtype=str(model.dtype).removeprefix("torch."), compile=compile, height=work.height,
+        width=work.width, stride=work.stride, steps=steps, views=n_views, guidance_scale=guidance_scale,
+        repeats=repeats, note=note)
+    ours = timings["ours"].median
+    df = pd.DataFrame([dict(row=row.name, what=row.what, view_batch_size=row.view_batch or n_views,
+                            unet_calls=timings[row.name].unet_calls, unet_rows=timings[row.name].unet_rows,
+                            median_s=timings[row.name].median, min_s=min(timings[row.name].seconds),
+                            max_s=max(timings[row.name].seconds),
+                            ours_over=math.nan if row.noop_unet else ours / timings[row.name].median) | info
+                       for row in rows])
     df.attrs.update(info)
     df.attrs["ratios"] = ratios(df)
     return df
@@ -319,103 +368,7 @@ def ratios(df: pd.DataFrame, stat: str = "median_s") -> dict:
     return out
 
 
-# ---------------------------------------------------------------- the runtime table (paper Table 3)
-
-def _scaled(method: str, sampler: str, steps: int, sync) -> tuple[int, float]:
-    """(reported steps, factor): times are reported at the paper's step count (DDIM 50, DDPM 1000), scaled linearly
-    from the steps run (every step costs the same); NaN for a sync schedule that is not uniform over both."""
-    target = DEFAULT_STEPS[sampler]
-    if steps == target:
-        return target, 1.0
-    if method == "sync":
-        share = lambda n: sum(sync.is_sync_step(i) for i in range(n)) / n   # noqa: E731
-        if share(steps) != share(target):
-            return target, math.nan
-    return target, target / steps
-
-
-def check_methods(methods) -> list[str]:
-    """A comma-separated string or a list of METHODS names, as a list; ValueError naming methods otherwise."""
-    if isinstance(methods, str):
-        methods = [m for m in methods.split(",") if m]
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {methods!r}")
-    return list(methods)
-
-
-def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps: int = DEFAULT_STEPS["ddim"],
-                  ddpm_steps: int = DEFAULT_STEPS["ddpm"], height: int | None = None, width: int | None = None,
-                  stride: int | None = None, guidance_scale: float = DEFAULT_GUIDANCE, prompt: str = DEFAULT_PROMPT,
-                  sync=None, lpips=None) -> pd.DataFrame:
-    """Seconds per panorama, mean +- std over `repeats` runs after a short warm-up, per method with its sampler
-    (paper Table 3: MD, GF, Sync with DDIM; VCF, GVCF with DDPM). Decoding excluded, prompt encoding included.
-
-    Rows also give the time at the paper's step counts (DDIM 50, DDPM 1000), scaled linearly where fewer steps
-    were run (`scaled` True). Sync uses `sync` (default SyncConfig()) and `lpips` (default: a random-backbone LPIPS
-    of its net; timing does not depend on the weights)."""
-    from ..engine.sync import SyncConfig, make_sync_hook
-
-    methods = check_methods(methods)
-    for name, value in (("repeats", repeats), ("steps", steps), ("ddpm_steps", ddpm_steps)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    sync = SyncConfig() if sync is None else sync
-    if "sync" in methods and lpips is None:
-        lpips = random_lpips(sync.lpips_net, model.device)
-    geometry = canvas(model, height, width, stride)
-    height, width, stride = geometry.height, geometry.width, geometry.stride[1]
-    rows = []
-    for method in methods:
-        sampler = METHOD_SAMPLER[method]
-        n = ddpm_steps if sampler == "ddpm" else steps
-        kw = dict(height=height, width=width, stride=stride, sampler=sampler, guidance_scale=guidance_scale,
-                  output_type="latent", progress=False, fusion="md" if method == "sync" else method)
-
-        def run(n_steps, seed, kw=kw, method=method):
-            hook = make_sync_hook(sync, lpips) if method == "sync" else None
-            generate(model, prompt, steps=n_steps, seed=seed, view_hook=hook, **kw)
-
-        _timed(lambda: run(min(n, WARMUP_STEPS), 0), model.device)
-        times = [_timed(lambda r=r: run(n, r), model.device) for r in range(repeats)]
-        mean = statistics.fmean(times)
-        std = statistics.stdev(times) if len(times) > 1 else 0.0
-        target, factor = _scaled(method, sampler, n, sync)
-        rows.append(dict(method=method, sampler=sampler, steps=n, repeats=repeats, mean_s=mean, std_s=std,
-                         reported_steps=target, reported_mean_s=mean * factor, reported_std_s=std * factor,
-                         scaled=factor != 1.0))
-    df = pd.DataFrame(rows)
-    df.attrs.update(hardware(model.device) | dict(height=height, width=width, stride=stride,
-                                                  dtype=str(model.dtype).removeprefix("torch.")))
-    return df
-
-
-# ---------------------------------------------------------------- command line
-
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The options of `gvcf bench`."""
-    parser.add_argument("--arch", choices=BENCH_ARCHS, default=DEFAULT_ARCH,
-                        help="tiny64: a small random model with SD's geometry (factor 8, 64-latent views); "
-                             "embedded: the bundled model; sd2: Stable Diffusion 2 base's architecture, random weights")
-    parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default=None,
-                        help="default: float16 on cuda, float32 on cpu")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the UNet")
-    parser.add_argument("--steps", type=int, default=DEFAULT_BENCH_STEPS, help="DDIM steps")
-    parser.add_argument("--ddpm-steps", type=int, default=DEFAULT_DDPM_STEPS,
-                        help="DDPM steps run for the runtime table (times are also reported scaled to 1000)")
-    parser.add_argument("--methods", default="",
-                        help=f"comma-separated subset of {','.join(METHODS)}: also print the runtime table")
-    parser.add_argument("--height", type=int, default=None, help="pixels; default: the model's native size")
-    parser.add_argument("--width", type=int, default=None, help=f"pixels; default: {DEFAULT_WIDTH_VIEWS} views")
-    parser.add_argument("--stride", type=int, default=None, help="pixels; default: 3/4 of a view")
-    parser.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, help="timed runs per row (median reported)")
-    parser.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
-    parser.add_argument("--no-diffusers", action="store_true", help="skip diffusers' panorama pipeline rows")
-    parser.add_argument("--csv", default=None,
-                        help="write the comparison to this CSV (and the runtime table to <stem>_runtime.csv)")
-    return parser
-
+# ---------------------------------------------------------------- printing
 
 COMPARE_COLUMNS = ["row", "what", "view_batch_size", "unet_calls", "unet_rows", "median_s", "min_s", "max_s",
                    "ours_over"]
@@ -438,42 +391,3 @@ def format_bench(df: pd.DataFrame) -> str:
         goal = f"  (goal <= {OVERHEAD_GOAL})" if key.startswith("ours/bare_unet") else ""
         lines.append(f"{key} = {value:.3f} (medians){goal};  {fastest[key]:.3f} (fastest runs)")
     return "\n".join(lines)
-
-
-def format_runtime(df: pd.DataFrame) -> str:
-    """The runtime table as printed: mean +- std per panorama, as run and at the paper's step counts."""
-    lines = [f"runtime per panorama ({df.attrs['height']}x{df.attrs['width']}, stride {df.attrs['stride']}):"]
-    for r in df.itertuples():
-        at = f"{r.reported_mean_s:.2f} +- {r.reported_std_s:.2f} s at {r.reported_steps} steps" + \
-             (" (scaled)" if r.scaled else "")
-        lines.append(f"  {r.method:5s} {r.sampler:5s} {r.steps:5d} steps: {r.mean_s:.3f} +- {r.std_s:.3f} s;  {at}")
-    return "\n".join(lines)
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run `gvcf bench` with parsed arguments; print the tables (and write CSVs)."""
-    if args.methods:
-        check_methods(args.methods)   # before the minute of benchmarking, not after
-    model, note = bench_model(args.arch, args.device, args.dtype, args.compile)
-    df = run_bench(args.arch, compile=args.compile, steps=args.steps, height=args.height, width=args.width,
-                   stride=args.stride, repeats=args.repeats, guidance_scale=args.guidance_scale, model=model,
-                   diffusers=not args.no_diffusers, note=note)
-    print(format_bench(df), flush=True)
-    runtime = None
-    if args.methods:
-        runtime = runtime_table(model, args.methods, repeats=args.repeats, steps=args.steps,
-                                ddpm_steps=args.ddpm_steps, height=args.height, width=args.width, stride=args.stride,
-                                guidance_scale=args.guidance_scale)
-        print(format_runtime(runtime), flush=True)
-    if args.csv:
-        path = Path(args.csv)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(path, index=False)
-        if runtime is not None:
-            runtime.assign(**{k: v for k, v in runtime.attrs.items()}).to_csv(
-                path.with_name(f"{path.stem}_runtime{path.suffix or '.csv'}"), index=False)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(add_arguments(argparse.ArgumentParser(prog="gvcf bench", description=__doc__)).parse_args()))

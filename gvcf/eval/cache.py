@@ -59,17 +59,28 @@ def config_key(config: dict) -> str:
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()
 
 
-def hardware() -> dict:
-    """Where a result was made (recorded in the sidecar by ``get_or_make``)."""
-    info = {"machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version()}
-    try:
-        import torch
-        info["torch"] = torch.__version__
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    return info
+def hardware(device=None) -> dict:
+    """Where a result was measured or made: the device (default: cuda if available, else cpu) and its name (the GPU,
+    or the CPU model), CPU threads, torch and diffusers versions, the machine, processor and Python version.
+    Recorded in the cache's sidecars (``get_or_make``), the datasets' manifests and the benchmark's tables."""
+    import diffusers
+    import torch
+
+    device = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+    return dict(device=str(device), device_name=name, cpu_threads=torch.get_num_threads(), torch=torch.__version__,
+                diffusers=diffusers.__version__, machine=platform.machine(), processor=platform.processor(),
+                python=platform.python_version())
 
 
 def write_atomic(target: Path, data: bytes) -> None:

