@@ -15,6 +15,11 @@ working directory (the notebook's folder, as under nbval).
 Runs are resumable: each executed chapter has ``<stem>.run.json`` beside it recording the hash of the
 source notebook and the parameters; a chapter whose output exists and whose hash is unchanged is skipped.
 Output is written to ``<stem>.partial.ipynb`` and renamed when the notebook has run to the end.
+
+The executed copy is then prepared for the page (gvcf.book.render): code cells folded (``hide-input``), the
+parameters cells left off (``remove-cell``) and a table of the build's settings put in their place. At the end the
+claim verdicts of the executed chapters are counted and printed; under the profile ``book`` they are also written to
+``book/tally.json``. ``check`` reports a chapter page whose code is shown unfolded or that lacks the settings table.
 """
 from __future__ import annotations
 
@@ -46,6 +51,9 @@ CHAPTERS_DIR = Path("book") / "chapters"
 BUILD_DIR = Path("_build") / "html"
 RECORD_SUFFIX = ".run.json"
 PARTIAL_SUFFIX = ".partial.ipynb"
+SETTINGS_CLASS = "gvcf-settings"             # gvcf.book.render.SETTINGS_CLASS: the settings table's <div>
+TALLY_PROFILE = "book"                       # only the published book's run writes the tally (as chapter 1's figure)
+TALLY_PATH = Path("book") / "tally.json"
 
 
 # ----------------------------------------------------------------------------- profiles and parameters
@@ -266,6 +274,7 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
                 break
             continue
         seconds = time.perf_counter() - t0
+        _present(partial, stem, profile, params)
         os.replace(partial, target)
         record = {"notebook": stem, "profile": profile, "hash": digest, "params": params, "kernel": kernel,
                   "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -274,16 +283,74 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
         os.replace(tmp, record_path)
         print(f"[gvcf.book] {stem}: done in {seconds:.0f} s -> {target}", file=sys.stderr)
         records.append({**record, "status": "ran"})
+    write_tally(out, available, profile, root)
     if failures:
         raise RuntimeError(f"{len(failures)} chapter(s) failed: "
                            + "; ".join(f"{s} ({e})" for s, e, _ in failures)) from failures[0][2]
     return records
 
 
+def _present(notebook: Path, stem: str, profile: str, params: dict) -> None:
+    """The executed chapter as the book shows it (gvcf.book.render.present: code folded, the settings table in place
+    of the parameters cells). A notebook that cannot be read is left as papermill wrote it, with a warning."""
+    from . import render
+
+    try:
+        render.present_file(notebook, profile, params)
+    except Exception as err:  # noqa: BLE001 - the chapter ran; only its presentation is missing
+        print(f"[gvcf.book] {stem}: WARNING: could not prepare the page ({type(err).__name__}: {err}); "
+              f"code cells stay unfolded", file=sys.stderr)
+
+
+def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -> dict | None:
+    """Count the claim verdicts of the executed chapters in `out` made under `profile` (their records say so),
+    print the tally, and under the profile named `book` write it to book/tally.json (atomically). Returns it, or
+    None when no chapter of this profile is there."""
+    from . import render
+
+    chapters, other = {}, []
+    for stem in stems:
+        target, record_path = out / f"{stem}.ipynb", out / f"{stem}{RECORD_SUFFIX}"
+        if not (target.exists() and record_path.exists()):
+            continue
+        try:
+            made_under = json.loads(record_path.read_text()).get("profile")
+        except (OSError, ValueError):
+            made_under = None
+        if made_under == profile:
+            chapters[stem] = target
+        else:
+            other.append(stem)
+    if not chapters:
+        return None
+    try:
+        tally = render.tally(chapters, profile)
+    except Exception as err:  # noqa: BLE001 - an unreadable notebook: no tally rather than no book
+        print(f"[gvcf.book] WARNING: no claim tally ({type(err).__name__}: {err})", file=sys.stderr)
+        return None
+    print(f"[gvcf.book] {render.tally_line(tally)}"
+          + (f"; left out, made under another profile: {', '.join(other)}" if other else ""), file=sys.stderr)
+    if profile == TALLY_PROFILE:
+        from ..eval.cache import write_atomic
+
+        path = Path(root) / TALLY_PATH
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, (json.dumps(tally, indent=1) + "\n").encode())
+        print(f"[gvcf.book] claim tally -> {path}", file=sys.stderr)
+    return tally
+
+
 # ----------------------------------------------------------------------------- checking the HTML
 
+# a chapter's code input (myst-nb: <div class="cell_input ...">) counts as folded inside a <details> (myst-nb 1.x's
+# hide-input) or inside a cell whose tag makes sphinx-togglebutton fold it
+CODE_INPUT_CLASS = "cell_input"
+FOLDING_CLASSES = ("tag_hide-input", "tag_hide-cell", "toggle-hidden")
+
+
 class _PageParser(HTMLParser):
-    """Collects <img src> and <script src> everywhere, and images and tables inside the page's main content."""
+    """Collects <img src> and <script src> everywhere, and images and tables inside the page's main content, the
+    code inputs there shown unfolded, and the tables inside the build's settings (<div class="gvcf-settings">)."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -291,13 +358,20 @@ class _PageParser(HTMLParser):
         self.scripts: list[str] = []         # every script src on the page (MathJax included)
         self.content_images: list[str] = []  # img src inside <main> / the article
         self.content_tables = 0
-        self._stack: list[tuple[str, bool]] = []   # (tag, opens content)
-        self._depth = 0                            # how many open content containers
+        self.code_inputs = 0                 # code cell inputs inside the content
+        self.unfolded_inputs = 0             # ... of which not inside a toggle
+        self.settings_tables = 0             # tables inside the settings <div> (inside the content)
+        self._stack: list[tuple[str, dict]] = []   # (tag, {role: 1} for each role the element opens)
+        self._open = {"content": 0, "fold": 0, "settings": 0}   # how many open elements of each role
 
     @staticmethod
     def _is_content(tag: str, attrs: dict) -> bool:
         classes = (attrs.get("class") or "").split()
         return tag == "main" or attrs.get("role") == "main" or "bd-article" in classes
+
+    @property
+    def _depth(self) -> int:
+        return self._open["content"]
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -309,14 +383,23 @@ class _PageParser(HTMLParser):
             return  # void element
         if tag == "script" and a.get("src"):
             self.scripts.append(a["src"])
+        classes = (a.get("class") or "").split()
         if tag == "table" and self._depth:
             self.content_tables += 1
+            self.settings_tables += bool(self._open["settings"])
+        if self._depth and CODE_INPUT_CLASS in classes:
+            self.code_inputs += 1
+            self.unfolded_inputs += not self._open["fold"]
         if tag in ("br", "hr", "meta", "link", "input", "source", "wbr", "area", "base", "col", "embed",
                    "param", "track"):
             return
-        opens = self._is_content(tag, a)
-        self._stack.append((tag, opens))
-        self._depth += opens
+        roles = {"content": self._is_content(tag, a),
+                 "fold": tag == "details" or any(c in classes for c in FOLDING_CLASSES),
+                 "settings": bool(self._depth) and SETTINGS_CLASS in classes}
+        roles = {k: 1 for k, v in roles.items() if v}
+        self._stack.append((tag, roles))
+        for role in roles:
+            self._open[role] += 1
 
     def handle_startendtag(self, tag, attrs):
         if tag == "img":
@@ -326,8 +409,9 @@ class _PageParser(HTMLParser):
         # pop to the matching open tag (tolerates unclosed <p>, <li>, ...)
         for i in range(len(self._stack) - 1, -1, -1):
             if self._stack[i][0] == tag:
-                for _, opens in self._stack[i:]:
-                    self._depth -= opens
+                for _, roles in self._stack[i:]:
+                    for role in roles:
+                        self._open[role] -= 1
                 del self._stack[i:]
                 break
 
@@ -356,9 +440,10 @@ def _page_problems(page: Path, parser: _PageParser, build: Path) -> list[str]:
 def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, table_chapters=TABLE_CHAPTERS,
                pages=("book/intro", "book/method", "book/reproduce", "book/bibliography")) -> list[str]:
     """Problems with a built book: missing chapter pages, images or scripts that are remote or do not resolve
-    (MathJax must be the local copy: readers may be offline), chapters without a figure, and chapters in
-    table_chapters without a table. Other pages that exist are checked for images and scripts too. An empty
-    list means the book looks complete."""
+    (MathJax must be the local copy: readers may be offline), chapters without a figure, chapters in
+    table_chapters without a table (besides the settings table), chapters showing code cells unfolded (not inside
+    a toggle) and chapters without the table of the build's settings. Other pages that exist are checked for
+    images and scripts too. An empty list means the book looks complete."""
     build = Path(build_dir)
     if not build.is_dir():
         return [f"{build}: no build directory (run `jupyter-book build .`)"]
@@ -375,8 +460,15 @@ def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, tabl
         problems += _page_problems(page, parser, build)
         if not any(src for src in parser.content_images):
             problems.append(f"chapter {stem}: no figure (<img>) on {page.relative_to(build)}")
-        if stem in table_chapters and parser.content_tables == 0:
+        if stem in table_chapters and parser.content_tables - parser.settings_tables == 0:
             problems.append(f"chapter {stem}: no <table> on {page.relative_to(build)}")
+        if parser.unfolded_inputs:
+            problems.append(f"chapter {stem}: {parser.unfolded_inputs} of {parser.code_inputs} code cell(s) shown "
+                            f"unfolded on {page.relative_to(build)} (the runner tags them hide-input: rerun "
+                            f"`python -m gvcf.book run`)")
+        if not parser.settings_tables:
+            problems.append(f"chapter {stem}: no table of the build's settings (<div class=\"{SETTINGS_CLASS}\"> "
+                            f"with a <table>) on {page.relative_to(build)}")
     for name in pages:
         page = build / f"{name}.html"
         if page.exists():

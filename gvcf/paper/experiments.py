@@ -1,21 +1,20 @@
-"""What the book's chapters compute: the notebooks call this module and plot, nothing heavier.
+"""The experiments that reproduce the paper: a chapter's model, image sets, metrics and tables, one call each.
 
     S = setup(model="embedded", device="auto", results_dir="../results", ddim_steps=10, ddpm_steps=20)
     cfg = S.dataset("GF+SA0.4", prompts, n_per_prompt=2)      # generated once, cached under results_dir
     ref = S.reference(prompts, n_reference=8)                  # the paper's reference set: single DDPM views
     row = S.metric_row(cfg, ref)                               # FID, KID x1e3, GIQA-QS/DS, CLIP (None: no weights)
-    compare_with_paper(table, "table2"); claims_text("table2", table)
 
 Methods are named as in the paper (``MD``, ``Sync``, ``GF``, ``VCF``, ``VCF+GF``, ``+SA0.4`` ...) and mapped to the
-engine's fusion, sampler and alpha by :func:`method`. Image sets are :class:`gvcf.eval.datasets.DatasetConfig` folders
-(keyed by their full configuration, resumable): a chapter never regenerates an image that exists, and chapters
-with the same settings share images. Inception features are cached per set, one file per folder.
+engine's fusion, sampler and alpha by :func:`gvcf.paper.methods.method`. Image sets are
+:class:`gvcf.eval.datasets.DatasetConfig` folders (keyed by their full configuration, resumable): a chapter never
+regenerates an image that exists, and chapters with the same settings share images. Inception features are cached
+per set, one file per folder. The paper's tables and claims are gvcf.paper.tables and gvcf.paper.claims.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import os
 import time
@@ -27,6 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..engine.checks import positive_int
+from ..engine.generate import check_seed
 from ..engine.fusion import FUSIONS, FusionPlan, fuse
 from ..engine.models import resolve_device
 from ..engine.samplers import make_sampler
@@ -36,7 +37,7 @@ from ..eval import datasets, metrics
 from ..eval.cache import config_key
 from ..eval.datasets import DatasetConfig
 from ..eval.inception import load_image
-from .constants import PAPER_PROMPTS, PAPER_VIEW, SYNC_WEIGHT
+from .constants import PAPER_VIEW, SYNC_WEIGHT
 from .methods import NOT_REPRODUCED, Method, method
 from .tables import ROOT, fraction_label
 
@@ -54,71 +55,15 @@ def resolve_path(path: str | os.PathLike) -> Path:
     return (base / p).resolve()
 
 
-def _decode(value, name: str):
-    """papermill -p passes lists as text: decode JSON (or YAML) lists; other strings stay strings."""
-    if isinstance(value, str) and value.strip()[:1] in ("[", "("):
-        text = value.strip()
-        try:
-            return json.loads(text)
-        except ValueError:
-            import yaml
-
-            try:
-                return yaml.safe_load(text)
-            except yaml.YAMLError as err:
-                raise ValueError(f"{name}: cannot read {value!r} as a list ({err})") from None
-    return value
-
-
-def resolve_prompts(prompts=None, default=PAPER_PROMPTS, first: int | None = None) -> list[str]:
-    """The prompts a chapter runs: None -> the first `first` of `default` (all if first is None); a list; one prompt
-    as a string; or a JSON/YAML list as text (what `papermill -p prompts '[...]'` passes). `first` only trims the
-    default: prompts given explicitly are all used."""
-    if prompts is None:
-        out = list(default)
-        if first is not None:
-            if isinstance(first, bool) or not isinstance(first, int) or first < 1:
-                raise ValueError(f"n_prompts must be a positive int or None, got {first!r}")
-            out = out[:first]
-    else:
-        prompts = _decode(prompts, "prompts")
-        out = [prompts] if isinstance(prompts, str) else list(prompts)
-    if not out or not all(isinstance(p, str) and p.strip() for p in out):
-        raise ValueError(f"prompts must be a non-empty list of non-empty strings, got {prompts!r}")
-    return [p.strip() for p in out]
-
-
-def resolve_numbers(values, default, name: str, kind=float) -> list:
-    """A list parameter of numbers (alphas, strides): None -> default; a number; a list; or a list as text."""
-    values = _decode(values, name)
-    if values is None:
-        values = default
-    if isinstance(values, (int, float)) and not isinstance(values, bool):
-        values = [values]
-    try:
-        out = [kind(v) for v in values]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a list of numbers, got {values!r}") from None
-    if not out or (kind is int and any(float(v) != int(v) for v in values)):
-        raise ValueError(f"{name} must be a non-empty list of {kind.__name__}s, got {values!r}")
-    return out
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def steps_for(sampler: str, steps: int | None, ddim_steps: int, ddpm_steps: int) -> int:
     """Denoising steps for a sampler: `steps` for every sampler when set, else ddim_steps (DDIM) / ddpm_steps (DDPM
     and the other stochastic samplers)."""
     if steps is not None:
-        return _positive_int(steps, "steps")
+        return positive_int(steps, "steps")
     if sampler == "ddim":
-        return _positive_int(ddim_steps, "ddim_steps")
+        return positive_int(ddim_steps, "ddim_steps")
     if sampler in ("ddpm", "euler_ancestral"):
-        return _positive_int(ddpm_steps, "ddpm_steps")
+        return positive_int(ddpm_steps, "ddpm_steps")
     raise ValueError(f"unknown sampler {sampler!r}")
 
 
@@ -324,7 +269,7 @@ class Setup:
         cfg = DatasetConfig(
             method=m.dataset_method, model=self.model_tag, sampler=m.sampler, steps=self.steps_for(m.sampler),
             stride=self.stride if stride is None else int(stride), alpha=m.alpha if alpha is None else float(alpha),
-            prompts=tuple(prompts), n_per_prompt=_positive_int(n_per_prompt, "n_per_prompt"), seed=int(self.seed),
+            prompts=tuple(prompts), n_per_prompt=positive_int(n_per_prompt, "n_per_prompt"), seed=int(self.seed),
             width_views=self.width_views, device=self.device,
             sync_weight=float(self.sync_weight if sync_weight is None else sync_weight))
         return self._place(cfg)
@@ -333,7 +278,7 @@ class Setup:
         """The paper's reference set: n_reference single native views per prompt, DDPM (its higher-quality sampler)."""
         cfg = DatasetConfig(method="reference", model=self.model_tag, sampler="ddpm",
                             steps=self.steps_for("ddpm"), prompts=tuple(prompts),
-                            n_per_prompt=_positive_int(n_reference, "n_reference"), seed=int(self.seed),
+                            n_per_prompt=positive_int(n_reference, "n_reference"), seed=int(self.seed),
                             device=self.device)
         return self._place(cfg)
 
@@ -401,15 +346,14 @@ def setup(model: str = "embedded", device: str = "auto", results_dir: str = "../
           verbose: bool = True) -> Setup:
     """Resolve a chapter's parameters and load its model (once per kernel)."""
     if steps is not None:
-        _positive_int(steps, "steps")
-    _positive_int(ddim_steps, "ddim_steps")
-    _positive_int(ddpm_steps, "ddpm_steps")
-    _positive_int(width_views, "width_views")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+        positive_int(steps, "steps")
+    positive_int(ddim_steps, "ddim_steps")
+    positive_int(ddpm_steps, "ddpm_steps")
+    positive_int(width_views, "width_views")
+    check_seed(seed)
     model_obj, tag = load(model, device)
     f, native = model_obj.vae_scale_factor, model_obj.native_size
-    stride = stride_pixels(native, f) if stride is None else _positive_int(stride, "stride")
+    stride = stride_pixels(native, f) if stride is None else positive_int(stride, "stride")
     if stride % f or stride > native:
         raise ValueError(f"stride must be a multiple of the VAE factor {f} and at most the view ({native} px), "
                          f"got {stride}")
@@ -585,3 +529,69 @@ def guided_profile(layout: ViewLayout, fusion: str = "gf") -> np.ndarray:
         out[v, left:left + ww] = w / plan.weight_sum[0, 0, top + row, left:left + ww].numpy()
     return out
 
+
+
+# ============================================================================ the chapters' tables, one call each
+
+def method_sets(S: Setup, names, prompts, n_per_prompt: int, **kw) -> dict:
+    """name (a paper method name or a Method) -> its image set on these prompts (generated once, cached)."""
+    return {getattr(name, "name", name): S.dataset(name, prompts, n_per_prompt, **kw) for name in names}
+
+
+def overview_table(sets: dict, seams) -> pd.DataFrame:
+    """Fig. 1's methods: mean seam score, sharpness and seconds per panorama."""
+    from ..eval import metrics
+
+    return pd.DataFrame([dict(method=name, sampler=method(name).sampler_label,
+                              seam_score=np.mean([metrics.seam_score(p, seams) for p in images(cfg)]),
+                              sharpness=np.mean([sharpness(p) for p in images(cfg)]),
+                              seconds=np.mean(datasets.timings(cfg) or [np.nan]))
+                         for name, cfg in sets.items()])
+
+
+def stride_sets(S: Setup, prompts, n_per_prompt: int, strides, full_strides) -> dict:
+    """stride -> {"MD": set, "GF": set}: every prompt at the strides in full_strides (Table 1's), else only the
+    first panorama (Fig. 4's extra strides)."""
+    return {s: method_sets(S, ("MD", "GF"), *((prompts, n_per_prompt) if s in full_strides else (prompts[:1], 1)),
+                           stride=s) for s in strides}
+
+
+def stride_seams(S: Setup, sets: dict) -> pd.DataFrame:
+    """Fig. 4's seam score of every panorama at each stride, with the stride as a fraction of a view."""
+    seam = seam_table({(s, f): (images(cfg), S.seams(s)) for s, pair in sets.items() for f, cfg in pair.items()})
+    seam.insert(1, "stride (view)", [fraction_label(s / S.native) for s in seam["stride"]])
+    return seam
+
+
+def metric_table(S: Setup, sets: dict, reference, keys) -> pd.DataFrame:
+    """One metric row per set: sets maps a tuple of key values (named by keys) to an image set."""
+    return pd.DataFrame([dict(zip(keys, key), **S.metric_row(cfg, reference)) for key, cfg in sets.items()])
+
+
+def sharpness_table(sets: dict) -> pd.DataFrame:
+    """label -> (Method, image set): the mean sharpness over every panorama of each set."""
+    return pd.DataFrame([dict(row=label, method=m.name, sampler=m.sampler_label,
+                              sharpness=np.mean([sharpness(p) for p in images(cfg)]))
+                         for label, (m, cfg) in sets.items()])
+
+
+def table2(S: Setup, methods, prompts, n_per_prompt: int, reference) -> pd.DataFrame:
+    """Table 2: a metric row per method (names or Methods), or a note where it is not reproduced."""
+    rows = []
+    for name in methods:
+        m = name if isinstance(name, Method) else method(name)
+        row = dict(sampler=m.sampler_label, method=m.name)
+        if m.reproduced:
+            row |= S.metric_row(S.dataset(m, prompts, n_per_prompt), reference)
+        else:
+            row["note"] = NOT_REPRODUCED
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cost_table(sets: dict) -> pd.DataFrame:
+    """Seconds per panorama of each set, as recorded when it was made, and relative to the first."""
+    cost = pd.DataFrame([dict(method=name, seconds=np.mean(datasets.timings(cfg) or [np.nan]))
+                         for name, cfg in sets.items()])
+    cost["relative to MD"] = cost["seconds"] / cost["seconds"].iloc[0]
+    return cost

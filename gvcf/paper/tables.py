@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .constants import PAPER_VIEW
+from .methods import NOT_REPRODUCED
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER_DIR = ROOT / "data" / "paper"
@@ -142,3 +143,19 @@ def _value(df, col, **where) -> float:
     return _num(rows[col].iloc[0]) if len(rows) and col in rows else math.nan
 
 
+
+
+def metric_notes(ours: pd.DataFrame) -> str:
+    """What a metric table rests on: tiles per set, reference views, GIQA's K, CLIP's absence, methods not run."""
+    from ..eval.metrics import CLIP_UNAVAILABLE
+
+    missing = ours["n_tiles"].isna() if "n_tiles" in ours else pd.Series(True, index=ours.index)
+    done = ours[~missing]
+    lines = [CLIP_UNAVAILABLE] if "clip" in ours and ours["clip"].isna().all() else []
+    if len(done):
+        first = done.iloc[0]
+        lines.append(f"{int(first['n_tiles'])} tiles per set, {int(first['n_reference'])} reference views, "
+                     f"GIQA K = {int(first['giqa_k'])}")
+    if missing.any():
+        lines.append(f"{NOT_REPRODUCED}: " + ", ".join(ours.loc[missing, "method"]))
+    return "\n".join(lines)

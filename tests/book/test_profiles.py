@@ -231,6 +231,12 @@ def _check_ran(records, out: Path, profile: str) -> dict[str, str]:
         assert json.loads((out / f"{stem}{book.RECORD_SUFFIX}").read_text())["profile"] == profile
         texts[stem] = outputs(nb)
         assert f"profile {profile}: model" in texts[stem]
+        # prepared for the page (gvcf.book.render): one settings table, code folded, parameters cells left off
+        cells = nbformat.read(str(nb), as_version=4).cells
+        tags = [c.metadata.get("tags", []) for c in cells]
+        assert sum("gvcf-settings" in t for t in tags) == 1, stem
+        assert all(("remove-cell" if {"parameters", "injected-parameters"} & set(t) else "hide-input") in t
+                   for c, t in zip(cells, tags) if c.cell_type == "code"), stem
     return texts
 
 

@@ -107,6 +107,12 @@ def test_config():
         assert pattern in cfg["exclude_patterns"]
     for bib in cfg["bibtex_bibfiles"]:
         assert (ROOT / bib).exists()
+    # jupyter-book adds _static/*.css itself; the chapters' settings table and folded code are styled there
+    css = (ROOT / "_static" / "gvcf.css").read_text()
+    assert "div.gvcf-settings" in css and "div.cell_input" in css
+    assert "_static" not in cfg["exclude_patterns"]
+    # the chapters fold their code (hide-input), they must not drop it: the code stays a click away
+    assert not (cfg.get("sphinx", {}).get("config", {}) or {}).get("nb_remove_code_source")
 
 
 def _parameters(nb) -> dict[str, ast.AST]:
@@ -326,8 +332,29 @@ PAGE = """<!DOCTYPE html><html><head><link rel="stylesheet" href="../../_static/
 <script src="../../_static/mathjax/tex-chtml.js"></script><script>var inline = 1;</script></head><body>
 <nav><img src="../../_static/logo.png" alt="logo"></nav>
 <main id="main-content" class="bd-main"><article class="bd-article" role="main">
-<h1>Chapter</h1><p>Text<br>more</p>{body}
+<h1>Chapter</h1><p>Text<br>more</p>{settings}{body}
 </article></main></body></html>"""
+# what myst-nb makes of the runner's settings table (a raw <div> around a markdown table) and of a code cell
+# tagged hide-input (its source inside a <details>) or not (the source shown)
+SETTINGS = """<div class="gvcf-settings">
+<p><strong>This build's settings</strong> (profile <code>book</code>)</p>
+<div class="pst-scrollable-table-container"><table class="table"><thead><tr><th>setting</th><th>value</th></tr></thead>
+<tbody><tr><td>profile</td><td><code>book</code></td></tr></tbody></table></div>
+</div>"""
+FOLDED_CELL = """<div class="cell tag_hide-input docutils container">
+<details class="hide above-input"><summary aria-label="Toggle hidden content">
+<span class="collapsed">Show code cell source</span></summary>
+<div class="cell_input docutils container"><div class="highlight-ipython3 notranslate"><div class="highlight">
+<pre><span></span>print(1)</pre></div></div></div></details>
+<div class="cell_output docutils container"><div class="output stream highlight-myst-ansi notranslate">
+<div class="highlight"><pre><span></span>1</pre></div></div></div></div>"""
+SHOWN_CELL = FOLDED_CELL.replace(' tag_hide-input', '').replace(
+    '<details class="hide above-input"><summary aria-label="Toggle hidden content">\n'
+    '<span class="collapsed">Show code cell source</span></summary>\n', '').replace('</details>', '')
+
+
+def _page(body: str, settings: str = SETTINGS) -> str:
+    return PAGE.format(body=body, settings=settings)
 
 
 def _fake_build(tmp_path: Path) -> Path:
@@ -341,10 +368,10 @@ def _fake_build(tmp_path: Path) -> Path:
     (build / "index.html").write_text("<html></html>")
     for stem in book.CHAPTERS:
         (build / "_images" / f"{stem}.png").write_bytes(b"png")
-        body = f'<img alt="fig" src="../../_images/{stem}.png" />'
+        body = f'<img alt="fig" src="../../_images/{stem}.png" />' + FOLDED_CELL
         if stem in book.TABLE_CHAPTERS:
             body += "<div class='output'><table class='dataframe'><tr><td>1</td></tr></table></div>"
-        (build / "book" / "chapters" / f"{stem}.html").write_text(PAGE.format(body=body))
+        (build / "book" / "chapters" / f"{stem}.html").write_text(_page(body=body))
     return build
 
 
@@ -366,12 +393,12 @@ def test_check_html_requires_figures_and_tables(tmp_path):
     build = _fake_build(tmp_path)
     # a figure inlined as a data: URI counts; the theme's logo outside the article does not
     (build / "book" / "chapters" / "01_overview.html").write_text(
-        PAGE.format(body='<img src="data:image/png;base64,iVBORw0KGgo=">'))
-    (build / "book" / "chapters" / "03_variance_corrected_fusion.html").write_text(PAGE.format(body="<p>no figure</p>"))
+        _page(body='<img src="data:image/png;base64,iVBORw0KGgo=">'))
+    (build / "book" / "chapters" / "03_variance_corrected_fusion.html").write_text(_page(body="<p>no figure</p>"))
     (build / "book" / "chapters" / "06_runtime.html").write_text(
-        PAGE.format(body='<img src="../../_images/06_runtime.png">'))
+        _page(body='<img src="../../_images/06_runtime.png">'))
     (build / "book" / "chapters" / "05_syncdiffusion.html").write_text(
-        PAGE.format(body='<img src="https://example.com/x.png"><table></table>'))
+        _page(body='<img src="https://example.com/x.png"><table></table>'))
     problems = book.check_html(build)
     assert not any("01_overview" in p for p in problems), problems
     assert any("03_variance_corrected_fusion" in p and "no figure" in p for p in problems), problems
@@ -390,6 +417,34 @@ def test_check_html_flags_remote_or_missing_scripts(tmp_path):
     problems = book.check_html(build)
     assert any("02_guided_fusion" in p and "script" in p and "remote" in p for p in problems), problems
     assert sum("tex-chtml.js" in p and "does not exist" in p for p in problems) == len(book.CHAPTERS) - 1, problems
+
+
+def test_check_html_requires_folded_code_and_the_settings_table(tmp_path):
+    build = _fake_build(tmp_path)
+    chapters = build / "book" / "chapters"
+    figure = '<img src="../../_images/{}.png">'
+    (chapters / "02_guided_fusion.html").write_text(
+        _page(figure.format("02_guided_fusion") + FOLDED_CELL + SHOWN_CELL + SHOWN_CELL + "<table></table>"))
+    (chapters / "04_style_alignment.html").write_text(_page(figure.format("04_style_alignment"), settings=""))
+    # the settings table does not stand in for a chapter's own table
+    (chapters / "06_runtime.html").write_text(_page(figure.format("06_runtime") + FOLDED_CELL))
+    # a settings <div> without a table, or a table outside the article, is not the settings table
+    (chapters / "05_syncdiffusion.html").write_text(
+        _page(figure.format("05_syncdiffusion") + "<table></table>", settings='<div class="gvcf-settings"></div>')
+        .replace("</body>", SETTINGS + "</body>"))
+    problems = book.check_html(build)
+    assert [p for p in problems if "02_guided_fusion" in p] == [
+        "chapter 02_guided_fusion: 2 of 3 code cell(s) shown unfolded on book/chapters/02_guided_fusion.html (the "
+        "runner tags them hide-input: rerun `python -m gvcf.book run`)"], problems
+    assert any("04_style_alignment" in p and "settings" in p for p in problems), problems
+    assert any("06_runtime" in p and "no <table>" in p for p in problems), problems
+    assert any("05_syncdiffusion" in p and "settings" in p for p in problems), problems
+    assert len(problems) == 4, problems
+    # a cell that sphinx-togglebutton folds by its tag (no <details>) counts as folded
+    (chapters / "02_guided_fusion.html").write_text(_page(
+        figure.format("02_guided_fusion") + "<table></table>"
+        + SHOWN_CELL.replace('class="cell docutils', 'class="cell tag_hide-input docutils')))
+    assert not [p for p in book.check_html(build) if "02_guided_fusion" in p]
 
 
 def test_check_cli(tmp_path, capsys):
@@ -434,7 +489,8 @@ def test_paper_tables():
 
 
 def test_prompts():
-    prompts = (ROOT / "data" / "prompts.txt").read_text().splitlines()
+    from gvcf.paper.constants import PAPER_PROMPTS as prompts
+
     assert len(prompts) == 10 and prompts[0] == "A photo of a city skyline at night"
     assert prompts[-1] == "A film photo of a beachside street under the sunset"
     from gvcf.world import scenes as world

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from gvcf.engine.archs import SD2_SCHEDULER
 from gvcf.paper import experiments as E
 from gvcf.paper import claims as C
 from gvcf.paper import constants as K
@@ -15,36 +16,11 @@ from gvcf.paper import runtime as RT
 from gvcf.paper import tables as T
 from gvcf.eval import metrics
 from gvcf.engine.views import ViewLayout, stride_pixels
-from gvcf.paper.constants import PAPER_PROMPTS
 
 
 # ----------------------------------------------------------------------------- parameters
 
-def test_resolve_prompts():
-    assert E.resolve_prompts(None) == list(PAPER_PROMPTS)
-    assert E.resolve_prompts(None, first=2) == list(PAPER_PROMPTS[:2])
-    assert E.resolve_prompts(None, default=PAPER_PROMPTS[:5]) == list(PAPER_PROMPTS[:5])
-    assert E.resolve_prompts("A beach with palm trees") == ["A beach with palm trees"]
-    # papermill -p passes lists as text; explicit lists are used in full whatever `first` says
-    assert E.resolve_prompts('["A beach with palm trees", "a city"]', first=1) == ["A beach with palm trees", "a city"]
-    assert E.resolve_prompts("['a', 'b']") == ["a", "b"]
-    assert E.resolve_prompts(("x ",)) == ["x"]
-    for bad in ([], "", [""], [3], "[]"):
-        with pytest.raises(ValueError, match="prompts"):
-            E.resolve_prompts(bad)
-    with pytest.raises(ValueError, match="n_prompts"):
-        E.resolve_prompts(None, first=0)
-
-
-def test_resolve_numbers_steps_device_paths(tmp_path):
-    assert E.resolve_numbers(None, [0.0, 1.0], "alphas") == [0.0, 1.0]
-    assert E.resolve_numbers("[0, 0.4, 1]", None, "alphas") == [0.0, 0.4, 1.0]
-    assert E.resolve_numbers(0.4, None, "alphas") == [0.4]
-    assert E.resolve_numbers("[16, 32]", None, "strides", int) == [16, 32]
-    with pytest.raises(ValueError, match="strides"):
-        E.resolve_numbers([16.5], None, "strides", int)
-    with pytest.raises(ValueError, match="alphas"):
-        E.resolve_numbers("[a, b", None, "alphas")
+def test_steps_device_paths(tmp_path):
     assert E.steps_for("ddim", None, 10, 20) == 10 and E.steps_for("ddpm", None, 10, 20) == 20
     assert E.steps_for("ddpm", 7, 10, 20) == 7
     with pytest.raises(ValueError, match="steps"):
@@ -177,8 +153,7 @@ def test_claims_follow_the_numbers():
 
 # ----------------------------------------------------------------------------- measurements without a UNet
 
-DDPM_CONFIG = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                   clip_sample=False, set_alpha_to_one=False, steps_offset=1, prediction_type="epsilon")
+DDPM_CONFIG = SD2_SCHEDULER
 
 
 def test_fused_noise_variance_ratios():

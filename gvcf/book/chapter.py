@@ -1,0 +1,74 @@
+"""A chapter's setup from its notebook parameters: one call, `S, PROMPTS = chapter(...)`."""
+from __future__ import annotations
+
+import json
+import warnings
+
+from ..engine.checks import positive_int
+from ..paper.constants import PAPER_PROMPTS
+from ..paper.experiments import Setup, setup
+
+warnings.filterwarnings("ignore", message="IProgress not found")   # tqdm in a kernel without ipywidgets
+
+
+def _decode(value, name: str):
+    """papermill -p passes lists as text: decode JSON (or YAML) lists; other strings stay strings."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "("):
+        text = value.strip()
+        try:
+            return json.loads(text)
+        except ValueError:
+            import yaml
+
+            try:
+                return yaml.safe_load(text)
+            except yaml.YAMLError as err:
+                raise ValueError(f"{name}: cannot read {value!r} as a list ({err})") from None
+    return value
+
+
+def resolve_prompts(prompts=None, default=PAPER_PROMPTS, first: int | None = None) -> list[str]:
+    """The prompts a chapter runs: None -> the first `first` of `default` (all if first is None); a list; one prompt
+    as a string; or a JSON/YAML list as text (what `papermill -p prompts '[...]'` passes). `first` only trims the
+    default: prompts given explicitly are all used."""
+    if prompts is None:
+        out = list(default)
+        if positive_int(first, "n_prompts", optional=True) is not None:
+            out = out[:first]
+    else:
+        prompts = _decode(prompts, "prompts")
+        out = [prompts] if isinstance(prompts, str) else list(prompts)
+    if not out or not all(isinstance(p, str) and p.strip() for p in out):
+        raise ValueError(f"prompts must be a non-empty list of non-empty strings, got {prompts!r}")
+    return [p.strip() for p in out]
+
+
+def resolve_numbers(values, default, name: str, kind=float) -> list:
+    """A list parameter of numbers (alphas, strides): None -> default; a number; a list; or a list as text."""
+    values = _decode(values, name)
+    if values is None:
+        values = default
+    if isinstance(values, (int, float)) and not isinstance(values, bool):
+        values = [values]
+    try:
+        out = [kind(v) for v in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of numbers, got {values!r}") from None
+    if not out or (kind is int and any(float(v) != int(v) for v in values)):
+        raise ValueError(f"{name} must be a non-empty list of {kind.__name__}s, got {values!r}")
+    return out
+
+
+
+def chapter(*, prompts=None, n_prompts: int | None = None, default_prompts: int | None = None, n_per_prompt: int = 1,
+            profile: str = "", **settings) -> tuple[Setup, list[str]]:
+    """Set a chapter up: its Setup (model loaded once per kernel, image sets under results_dir) and its prompts
+    (the first n_prompts of the paper's first `default_prompts` prompts unless prompts are given). `settings` are
+    gvcf.paper.experiments.setup's (model, device, results_dir, dataset_dir, seed, steps, ddim_steps, ddpm_steps,
+    width_views, stride, sync_weight). Prints one line saying what runs."""
+    positive_int(n_per_prompt, "n_per_prompt")
+    S = setup(**settings)
+    chosen = resolve_prompts(prompts, PAPER_PROMPTS[:default_prompts], first=n_prompts)
+    print(f"profile {profile}: model {S.model_name} on {S.device}\n{len(chosen)} prompt(s) x {n_per_prompt} "
+          f"panorama(s); DDIM {S.steps_for('ddim')} steps, DDPM {S.steps_for('ddpm')} steps")
+    return S, chosen
