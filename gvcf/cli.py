@@ -181,7 +181,9 @@ def cmd_dataset(args) -> None:
     from .eval import datasets
 
     if args.action == "generate":
-        config = datasets.DatasetConfig.from_yaml(args.config)
+        from .paper.constants import PAPER_PROMPTS
+
+        config = datasets.DatasetConfig.from_yaml(args.config, defaults=dict(prompts=PAPER_PROMPTS))
         try:   # under `accelerate launch`: one device per process
             import torch
             from accelerate import PartialState
@@ -272,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dataset", help="generate, crop and evaluate datasets (accelerate-aware)")
     dsub = d.add_subparsers(dest="action", required=True)
     dg = dsub.add_parser("generate")
-    dg.add_argument("--config", required=True, help="YAML with DatasetConfig fields (prompts: a list)")
+    dg.add_argument("--config", required=True, help="YAML with DatasetConfig fields (prompts: a list; default: the paper's ten)")
     dc = dsub.add_parser("crop")
     dc.add_argument("--src", required=True, help="folder of panoramas (.png); every one is checked before cropping")
     dc.add_argument("--dst", required=True)

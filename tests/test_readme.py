@@ -5,12 +5,15 @@
 fewer steps or images (SHRINK), a check that it fails cleanly where it cannot work here (no GPU, no internet),
 or the test or check that covers it elsewhere. A command added to the README without an entry fails
 `test_every_readme_command_is_exercised`, so the README cannot show a command that no test runs.
+
+The rest keeps the README's facts tied to the tree: its claim tally equals book/tally.json, its layout names every
+module of gvcf/, the module paths that it and book/*.md name exist, and LICENSE, CITATION.cff and pyproject.toml
+agree on the licence.
 """
 from __future__ import annotations
 
 import os
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -54,29 +57,30 @@ TRAIN_SHRINK = " --smoke" + "".join(f" --set {k}={v}" for k, v in dict(
     n_latents=64, eval_views=4, vae_batch=4, unet_batch=4, decoder_batch=2).items())
 PAPER_DATASET = "gvcf dataset generate --config data/configs/paper-md-ddim.yaml"
 BOOK_RERUN = "python -m gvcf.book run --profile book --notebooks 02_guided_fusion --force"
+BOOK_PARAMS = "python -m gvcf.book params --profile book 02_guided_fusion"
 
 # how each README command is exercised: "run" (here, shrunk), "fails cleanly" (here), or where else
 RUNS = {
     "make book": "by hand before each release (the session notes give its time); `gvcf.book check` tests the build",
     "make test": "CI runs it (.ci/run)",
     "make smoke-book": "nbval runs every notebook at the smoke defaults in `make test`",
-    "make book PROFILE=paper": "tests/test_profiles.py runs every chapter under the paper profile on a stand-in model",
+    "make book PROFILE=paper": "tests/book/test_profiles.py runs every chapter under the paper profile on a stand-in "
+                               "model",
     "make clean": "run", "make clean-results": "run",
     GENERATE: "run", "gvcf bench": "run", CHAPTER: "run", SD2_CHAPTER: "fails cleanly",
-    BOOK_RERUN: "run", "python -m gvcf.engine.assets": "run", **{c: "run" for c in DATASET + TRAIN},
-    "make venv": "make test runs it first", PAPER_DATASET: "fails cleanly",
-    "gvcf train-embedded --overwrite": "the 72-minute retrain of the bundled model itself: by hand only; its refusal "
-                                       "without --overwrite is test_the_bundled_model_is_not_overwritten_by_default",
-    "gvcf model-card": "tests/test_modelcard.py renders a QUICK card of a tiny model",
-    **{name: "names a command run above" for name in ("gvcf train-embedded", "python -m gvcf.book run",
-                                                       ".venv/bin/gvcf", ".venv/bin/python -m gvcf.cli")},
+    BOOK_RERUN: "run", BOOK_PARAMS: "run", "python -m gvcf.engine.assets": "run",
+    **{c: "run" for c in DATASET + TRAIN},
+    PAPER_DATASET: "fails cleanly",
+    **{name: "names a command run above" for name in (".venv/bin/gvcf", ".venv/bin/python -m gvcf.cli")},
     "huggingface-cli download stabilityai/stable-diffusion-2-base --local-dir sd2-base":
-        "needs the internet and the SD 2 weights: never here; loading such a folder is tests/test_models.py's",
+        "needs the internet and the SD 2 weights: never here; loading such a folder is tests/engine/test_models.py's",
 }
 
 
 def test_every_readme_command_is_exercised():
     assert set(readme_commands()) == set(RUNS), "README commands without an entry in RUNS, or stale entries"
+    named = {path for how in RUNS.values() for path in re.findall(r"tests/[\w/]+\.py", how)}
+    assert named and all((ROOT / path).exists() for path in named), sorted(named)
 
 
 def test_readme_commands_parser():
@@ -197,3 +201,105 @@ def test_assets_and_make_clean(home):
     ok(sh(home, "python -m gvcf.engine.assets"))
     for target in ("clean", "clean-results"):
         assert ok(subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True)).stdout
+
+
+def test_book_params(home):
+    import json
+
+    params = json.loads(ok(sh(home, BOOK_PARAMS, timeout=120)).stdout)["02_guided_fusion"]
+    assert params["profile"] == "book" and params["n_prompts"] == 3 and params["ddpm_steps"] == 100
+
+
+# ----------------------------------------------------------------------------- facts the README states
+
+TALLY = ROOT / "book" / "tally.json"
+VERDICTS = ("holds", "does not hold", "not checked")
+TALLY_SENTENCE = re.compile(r"Of the paper's \*\*(\d+)\*\* claims .*?\*\*(\d+) holds?\*\*, \*\*(\d+) (?:does|do) not "
+                            r"hold\*\* and \*\*(\d+) (?:is|are) not\s+checked\*\*", flags=re.S)
+
+
+def test_the_readme_tally_is_book_tally_json():
+    """The README's one sentence on how many of the paper's claims hold is the book's own count (book/tally.json,
+    written by `python -m gvcf.book run --profile book`)."""
+    import json
+
+    tally = json.loads(TALLY.read_text())
+    assert tally["profile"] == "book"
+    per = tally["chapters"]
+    assert per and set(per) <= {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}, sorted(per)
+    for verdict in VERDICTS:
+        assert tally[verdict] == sum(c[verdict] for c in per.values()), verdict
+    assert tally["total"] == sum(tally[v] for v in VERDICTS)
+    found = TALLY_SENTENCE.findall(README.read_text())
+    assert len(found) == 1, "the README states the tally once, as 'Of the paper's **N** claims ... **H hold** ...'"
+    total, holds, not_holds, not_checked = map(int, found[0])
+    assert (total, holds, not_holds, not_checked) == (tally["total"], tally["holds"], tally["does not hold"],
+                                                      tally["not checked"])
+
+
+def _layout_modules() -> set[str]:
+    block = re.search(r"## Layout\n.*?```text\n(.*?)```", README.read_text(), flags=re.S).group(1)
+    return {line.split()[0] for line in block.splitlines() if re.match(r"gvcf/\w+/\w+\.py\s", line)}
+
+
+def test_the_readme_layout_names_every_module():
+    package = ROOT / "gvcf"
+    modules = {p.relative_to(ROOT).as_posix() for p in package.glob("*/*.py")
+               if p.name not in ("__init__.py", "__main__.py")}
+    assert _layout_modules() == modules, "README's Layout: one line per module of gvcf/<layer>/"
+
+
+def _code_spans(text: str) -> list[str]:
+    return re.findall(r"```.*?```|`[^`\n]+`", text, flags=re.S)
+
+
+DOCS = [README, *sorted((ROOT / "book").glob("*.md"))]   # not CHANGELOG.md: it names the old paths on purpose
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_the_docs_name_only_paths_that_exist(doc):
+    """Every gvcf.<module>[.<name>] and every gvcf/... or tests/... file a document names in code exists."""
+    import importlib
+
+    code = "\n".join(_code_spans(doc.read_text()))
+    missing = []
+    for dotted in sorted(set(re.findall(r"(?<![\w/.-])gvcf(?:\.[A-Za-z_]\w*)+", code))):
+        parts = dotted.split(".")
+        for n in range(len(parts), 0, -1):     # the longest importable prefix, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:n]))
+            except ImportError:
+                continue
+            try:
+                for name in parts[n:]:
+                    obj = getattr(obj, name)
+            except AttributeError:
+                missing.append(dotted)
+            break
+        else:
+            missing.append(dotted)
+    for path, test in sorted(set(re.findall(r"(?<![\w.-])((?:gvcf|tests)/[\w/]+\.py)(?:::(\w+))?", code))):
+        if not (ROOT / path).exists() or (test and f"def {test}(" not in (ROOT / path).read_text()):
+            missing.append(f"{path}::{test}" if test else path)
+    assert not missing, f"{doc.name} names what the tree does not have: {missing}"
+
+
+def test_license_citation_and_pyproject_agree():
+    try:
+        import tomllib
+    except ModuleNotFoundError:          # Python 3.10
+        import tomli as tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    license_text = (ROOT / "LICENSE").read_text()
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert project["license"] == {"text": "MIT"}
+    assert license_text.startswith("MIT License\n") and "Copyright (c) 2026 The gvcf authors" in license_text
+    assert "Permission is hereby granted, free of charge" in license_text
+    assert cff["cff-version"] == "1.2.0" and cff["license"] == "MIT" and cff["message"]
+    assert cff["title"] == project["name"] and cff["version"] == project["version"]
+    paper = cff["preferred-citation"]
+    assert paper["type"] == "conference-paper" and paper["year"] == 2025 and "AAAI-25" in paper["conference"]["name"]
+    assert [a["family-names"] for a in paper["authors"]] == ["Sun", "Xian", "Yao", "Xu", "Capriotti"]
+    assert paper["title"] in README.read_text().replace("\n", " ").replace("*", "")
+    assert paper in cff.get("references", [paper])

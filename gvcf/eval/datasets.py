@@ -86,9 +86,10 @@ class DatasetConfig:
         return cls(**data)
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "DatasetConfig":
-        """The config of a YAML file; ValueError naming the file for a missing or unreadable file, a YAML syntax
-        error (with its line), or a bad field."""
+    def from_yaml(cls, path: str | os.PathLike, defaults: dict | None = None) -> "DatasetConfig":
+        """The config of a YAML file, fields it leaves out taken from `defaults` (the CLI's: the paper's prompts);
+        ValueError naming the file for a missing or unreadable file, a YAML syntax error (with its line), or a bad
+        field."""
         import yaml
 
         try:
@@ -107,7 +108,7 @@ class DatasetConfig:
         if not isinstance(data, dict):
             raise ValueError(f"config {path}: expected a mapping of fields, got {type(data).__name__}")
         try:
-            return cls.from_dict(data)
+            return cls.from_dict((defaults or {}) | data)
         except (ValueError, TypeError) as err:
             raise ValueError(f"config {path}: {err}") from None
 

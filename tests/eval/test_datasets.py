@@ -357,3 +357,15 @@ def test_crop_of_a_missing_or_empty_folder_is_an_error(tmp_path):
     write_panoramas(tmp_path / "pan", 1)
     with pytest.raises(ValueError, match="size"):
         datasets.crop_dataset(tmp_path / "pan", tmp_path / "tiles", 0)
+
+
+def test_from_yaml_takes_left_out_fields_from_defaults(tmp_path):
+    """The CLI's default prompts (the paper's) fill a config that lists none; a config's own prompts win."""
+    bare, own = tmp_path / "bare.yaml", tmp_path / "own.yaml"
+    bare.write_text("method: md\nsampler: ddim\n")
+    own.write_text("method: md\nsampler: ddim\nprompts: [a lake]\n")
+    defaults = dict(prompts=("a beach", "a city"))
+    assert DatasetConfig.from_yaml(bare, defaults=defaults).prompts == ("a beach", "a city")
+    assert DatasetConfig.from_yaml(own, defaults=defaults).prompts == ("a lake",)
+    with pytest.raises(ValueError, match="prompts"):
+        DatasetConfig.from_yaml(bare)
