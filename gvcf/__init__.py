@@ -1,4 +1,10 @@
 """gvcf: Guided and Variance-Corrected Fusion with one-shot Style Alignment (AAAI-25), for diffusers models."""
+import warnings
+
+with warnings.catch_warnings():   # tqdm.auto warns on import in a Jupyter kernel without ipywidgets (text bars then)
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import tqdm.auto  # noqa: F401
+
 from .engine.fusion import FUSIONS, FusionPlan, fuse
 from .engine.generate import GenerationResult, derive_seed, generate, generate_views
 from .engine.models import Model, load_model

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 from ..engine.checks import positive_int
 from ..paper.constants import PAPER_PROMPTS
 from ..paper.experiments import Setup, setup
-
-warnings.filterwarnings("ignore", message="IProgress not found")   # tqdm in a kernel without ipywidgets
 
 
 def _decode(value, name: str):
