@@ -239,7 +239,7 @@ CARD_SECTIONS = (
 
 A small text-to-image latent diffusion model in Stable Diffusion's diffusers format (tokenizer, text_encoder, unet,
 vae, scheduler, model_index.json), trained from scratch by this project on its procedural panorama world
-(`gvcf/world.py`). `gvcf.load_model("embedded")` loads it offline with the same code path as
+(`gvcf/world/scenes.py`). `gvcf.load_model("embedded")` loads it offline with the same code path as
 `stabilityai/stable-diffusion-2-base`. **It knows only its world; it is not Stable Diffusion.**
 
 """,
