@@ -33,6 +33,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from .render import SETTINGS_CLASS   # the settings table's <div> class, which check looks for
+
 CHAPTERS = (
     "01_overview",
     "02_guided_fusion",
@@ -51,7 +53,6 @@ CHAPTERS_DIR = Path("book") / "chapters"
 BUILD_DIR = Path("_build") / "html"
 RECORD_SUFFIX = ".run.json"
 PARTIAL_SUFFIX = ".partial.ipynb"
-SETTINGS_CLASS = "gvcf-settings"             # gvcf.book.render.SETTINGS_CLASS: the settings table's <div>
 TALLY_PROFILE = "book"                       # only the published book's run writes the tally (as chapter 1's figure)
 TALLY_PATH = Path("book") / "tally.json"
 
