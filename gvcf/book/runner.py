@@ -33,6 +33,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from . import render
 from .render import SETTINGS_CLASS   # the settings table's <div> class, which check looks for
 
 CHAPTERS = (
@@ -294,7 +295,6 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
 def _present(notebook: Path, stem: str, profile: str, params: dict) -> None:
     """The executed chapter as the book shows it (gvcf.book.render.present: code folded, the settings table in place
     of the parameters cells). A notebook that cannot be read is left as papermill wrote it, with a warning."""
-    from . import render
 
     try:
         render.present_file(notebook, profile, params)
@@ -307,7 +307,6 @@ def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -
     """Count the claim verdicts of the executed chapters in `out` made under `profile` (their records say so),
     print the tally, and under the profile named `book` write it to book/tally.json (atomically). Returns it, or
     None when no chapter of this profile is there."""
-    from . import render
 
     chapters, other = {}, []
     for stem in stems:

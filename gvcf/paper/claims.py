@@ -254,6 +254,8 @@ def claims_text(kind: str, ours: pd.DataFrame, native: int | None = None, title:
     found = claims(kind, ours, native)
     checked = [c for c in found if c.holds is not None]
     head = (f"**{title}** " if title else "") + (f"{sum(c.holds for c in checked)} of {len(checked)} checked "
-                                                 f"claims hold in this run.")
+                                                 f"claims hold in this run.") + \
+        (" Each verdict compares two point estimates, without an interval: read it as this run's ordering, not as a "
+         "significant difference.")
     return head + "\n\n" + "\n".join(c.markdown() for c in found)
 
