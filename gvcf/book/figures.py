@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..engine.stages import stage
 from ..eval.inception import load_image
 
 # ============================================================================ figures
 
+@stage("plotting")
 def show_panoramas(rows, labels, seams=None, title: str | None = None, width_in: float = 12.0, ax_height: float = 0.0):
     """A column of panoramas (uint8 arrays), one labelled row each; seams (one list per row, or one list for all)
     are drawn as thin vertical lines. Returns the matplotlib figure."""
@@ -41,6 +43,7 @@ def _show(fig):
     return fig
 
 
+@stage("plotting")
 def guidance_map(S):
     """Fig. 2: the guidance map at image resolution and at the latent view size actually used."""
     import matplotlib.pyplot as plt
@@ -64,6 +67,7 @@ OVERVIEW_LABELS = {"MD": "MultiDiffusion (MD)", "Sync": "SyncDiffusion (Sync)", 
                    "VCF": "Variance-Corrected Fusion (VCF)", "VCF+GF+SA0.4": "GVCF + Style Alignment (alpha = 0.4)"}
 
 
+@stage("plotting")
 def overview(sets: dict, prompts, n_per_prompt: int) -> list:
     """Fig. 1: every method from the same initial noise, one figure per panorama (prompt, k)."""
     from ..paper.experiments import images
@@ -78,6 +82,7 @@ def overview(sets: dict, prompts, n_per_prompt: int) -> list:
     return figures
 
 
+@stage("plotting")
 def save_readme_figure(fig, profile: str, target: str = "../book/figures/overview.png") -> None:
     """The README's picture, written by the published book's run (profile `book`) only."""
     if profile != "book":
@@ -90,6 +95,7 @@ def save_readme_figure(fig, profile: str, target: str = "../book/figures/overvie
     print(f"saved {path}")
 
 
+@stage("plotting")
 def view_shares(S):
     """How MD and GF split the canvas: each view's share w_i / sum_j w_j along the canvas' middle row."""
     import matplotlib.pyplot as plt
@@ -113,6 +119,7 @@ def view_shares(S):
     return _show(fig)
 
 
+@stage("plotting")
 def over_strides(S, sets: dict, prompt: str):
     """Fig. 4: the first panorama of MD and GF at each stride, view edges marked."""
     from ..paper.constants import PAPER_VIEW
@@ -129,6 +136,7 @@ def over_strides(S, sets: dict, prompt: str):
     return _show(show_panoramas(rows, labels, seams, title=f'Fig. 4: MD vs GF over strides, DDIM, "{prompt}"'))
 
 
+@stage("plotting")
 def first_panoramas(sets: dict, title: str):
     """The first panorama of each image set, one labelled row each (label -> set)."""
     from ..paper.experiments import images
@@ -139,6 +147,7 @@ def first_panoramas(sets: dict, title: str):
 VARIANCE_NAMES = {"md": "MD (average)", "gf": "GF (weighted average)", "vcf": "VCF", "gvcf": "GVCF (VCF + GF)"}
 
 
+@stage("plotting")
 def noise_variance(V: pd.DataFrame, S):
     """The fused DDPM noise's variance in the overlaps against sigma_t^2 (Eq. 11-14), per fusion."""
     import matplotlib.pyplot as plt
@@ -172,6 +181,7 @@ def noise_variance(V: pd.DataFrame, S):
     return _show(fig)
 
 
+@stage("plotting")
 def against_alpha(ours: pd.DataFrame):
     """Fig. 5: FID and GIQA-DS of each method against the Style Alignment strength."""
     import matplotlib.pyplot as plt
@@ -189,6 +199,7 @@ def against_alpha(ours: pd.DataFrame):
     return _show(fig)
 
 
+@stage("plotting")
 def left_halves(sets: dict, alphas, prompt: str):
     """Fig. 6: the left half of the first panorama of each (method, alpha) set, alphas down, methods across."""
     import matplotlib.pyplot as plt
@@ -209,6 +220,7 @@ def left_halves(sets: dict, alphas, prompt: str):
     return _show(fig)
 
 
+@stage("plotting")
 def runtime_bars(R: pd.DataFrame):
     """Table 3 as bars: seconds per panorama (ours scaled to the paper's steps) and time relative to MD."""
     import matplotlib.pyplot as plt

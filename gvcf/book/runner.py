@@ -24,6 +24,7 @@ claim verdicts of the executed chapters are counted and printed; under the profi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -33,6 +34,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ..engine.stages import STAGE_LOG_ENV, STAGES, read_log
 from . import render
 from .render import SETTINGS_CLASS   # the settings table's <div> class, which check looks for
 
@@ -53,6 +55,7 @@ NOTEBOOKS_DIR = Path("notebooks")
 CHAPTERS_DIR = Path("book") / "chapters"
 BUILD_DIR = Path("_build") / "html"
 RECORD_SUFFIX = ".run.json"
+STAGES_SUFFIX = ".stages.jsonl"             # the chapter kernel's stage log (gvcf.engine.stages), read after it ran
 PARTIAL_SUFFIX = ".partial.ipynb"
 TALLY_PROFILE = "book"                       # only the published book's run writes the tally (as chapter 1's figure)
 TALLY_PATH = Path("book") / "tally.json"
@@ -264,9 +267,12 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
                 continue
         partial = out / f"{stem}{PARTIAL_SUFFIX}"
         print(f"[gvcf.book] {stem}: running with {json.dumps(params, default=str)}", file=sys.stderr)
+        stage_log = out / f"{stem}{STAGES_SUFFIX}"
+        stage_log.unlink(missing_ok=True)
         t0 = time.perf_counter()
         try:
-            _execute(source, partial, resolve_dirs(params, root), kernel, source.parent.resolve(), log_output)
+            with _environment(STAGE_LOG_ENV, str(stage_log.resolve())):   # the kernel inherits it
+                _execute(source, partial, resolve_dirs(params, root), kernel, source.parent.resolve(), log_output)
         except Exception as err:  # noqa: BLE001 - report and go on with the other chapters
             error = describe_error(err)
             print(f"[gvcf.book] {stem}: FAILED ({error}); the partly executed notebook is {partial}", file=sys.stderr)
@@ -276,20 +282,63 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
                 break
             continue
         seconds = time.perf_counter() - t0
+        spent = read_log(stage_log)
+        stage_log.unlink(missing_ok=True)
         _present(partial, stem, profile, params)
         os.replace(partial, target)
         record = {"notebook": stem, "profile": profile, "hash": digest, "params": params, "kernel": kernel,
-                  "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                  "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                  "stages": {k: round(v, 1) for k, v in spent.items()}}
         tmp = record_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
         os.replace(tmp, record_path)
         print(f"[gvcf.book] {stem}: done in {seconds:.0f} s -> {target}", file=sys.stderr)
         records.append({**record, "status": "ran"})
+    print_stages(records)
     write_tally(out, available, profile, root)
     if failures:
         raise RuntimeError(f"{len(failures)} chapter(s) failed: "
                            + "; ".join(f"{s} ({e})" for s, e, _ in failures)) from failures[0][2]
     return records
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+    """os.environ[name] = value for the block, then as it was."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+def stage_table(records) -> str:
+    """Seconds per chapter in each stage (gvcf.engine.stages), "other" being the rest of its wall time (kernel start,
+    imports, cache reads, notebook rendering), for the chapters that ran."""
+    ran = [r for r in records if r.get("status") == "ran" and "stages" in r]
+    if not ran:
+        return ""
+    head = ["chapter", "total", *STAGES, "other"]
+    rows = []
+    for r in ran:
+        parts = [r["stages"].get(k, 0.0) for k in STAGES]
+        rows.append([r["notebook"], r["seconds"], *parts, max(0.0, r["seconds"] - sum(parts))])
+    rows.append(["all", *(sum(row[i] for row in rows) for i in range(1, len(head)))])
+    width = max(len(str(row[0])) for row in rows + [head])
+    lines = [f"{head[0]:<{width}}" + "".join(f"{h:>12}" for h in head[1:])]
+    lines += [f"{row[0]:<{width}}" + "".join(f"{v:>11.0f}s" for v in row[1:]) for row in rows]
+    return "\n".join(lines)
+
+
+def print_stages(records) -> None:
+    """Print where the chapters that ran spent their time (seconds per stage)."""
+    table = stage_table(records)
+    if table:
+        print("[gvcf.book] seconds per stage:\n" + table, file=sys.stderr)
 
 
 def _present(notebook: Path, stem: str, profile: str, params: dict) -> None:

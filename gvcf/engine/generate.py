@@ -14,6 +14,7 @@ from .checks import finite_number, is_int, positive_int
 from .fusion import FusionPlan, fuse, fusion_method
 from .models import Model, load_model
 from .samplers import check_sampler, make_sampler
+from .stages import stage
 from .style import align_noise, check_alpha
 from .views import ViewLayout, canvas, stride_pair
 from .weights import WEIGHT_MAPS, weight_map
@@ -100,6 +101,7 @@ def _resolve_model(model) -> Model:
     raise ValueError(f"model must be a gvcf Model, a StableDiffusionPipeline or a model name, got {type(model).__name__}")
 
 
+@stage("generation")
 def generate(
     model, prompt: str, height: int | None = None, width: int | None = None, stride=None,
     fusion: str = "gvcf", sampler: str = "ddpm", steps: int | None = None,
@@ -194,6 +196,7 @@ def generate(
     return GenerationResult(image, x, layout, f, time.perf_counter() - t0, config)
 
 
+@stage("generation")
 def generate_views(model, prompt: str, seeds, sampler: str = "ddpm", steps: int | None = None,
                    guidance_scale: float = DEFAULT_GUIDANCE, negative_prompt: str = "", batch_size: int | None = None,
                    eta: float = 0.0, progress: bool = False) -> np.ndarray:

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ..engine import assets
+from ..engine.stages import stage
 
 INCEPTION_SIZE = 299
 FEATURE_DIM = 2048
@@ -104,6 +105,7 @@ class InceptionFeatures:
         self.batch_size = batch_size
         self.model = load_inception(self.device)
 
+    @stage("features")
     def __call__(self, images: np.ndarray | torch.Tensor | Sequence, mode: str | None = None) -> np.ndarray:
         mode = self.mode if mode is None else mode
         if mode not in MODES:

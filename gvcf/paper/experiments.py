@@ -31,6 +31,7 @@ from ..engine.generate import check_seed
 from ..engine.fusion import FUSIONS, FusionPlan, fuse
 from ..engine.models import resolve_device
 from ..engine.samplers import make_sampler
+from ..engine.stages import stage
 from ..engine.views import DEFAULT_WIDTH_VIEWS, ViewLayout, canvas, stride_pixels
 from ..engine.weights import weight_map
 from ..eval import datasets, metrics
@@ -378,6 +379,7 @@ def prompt_of(cfg: DatasetConfig) -> list[str]:
     return [item["prompt"] for item in cfg.items()]
 
 
+@stage("metrics")
 def metric_row(generated, reference, native: int, prompts=None, device: str = "cpu") -> dict:
     """The paper's metric row: panoramas cut into native tiles (metrics.crops), FID and KID (x1e3) on clean-fid
     features, GIQA-QS/DS on pytorch-fid features (K = min(3500, set sizes)), CLIP (None without local weights,
@@ -417,6 +419,7 @@ def metric_row(generated, reference, native: int, prompts=None, device: str = "c
 
 # ============================================================================ cheap measurements
 
+@stage("metrics")
 def fused_noise_variance(sampler: str, scheduler_config, steps: int, layout: ViewLayout,
                          methods=("md", "gf", "vcf", "gvcf"), channels: int = 4, draws: int = 4,
                          seed: int = 0) -> pd.DataFrame:
@@ -478,6 +481,7 @@ def sharpness(image) -> float:
     return float(np.abs(lap).mean())
 
 
+@stage("metrics")
 def seam_table(groups: dict, index=("stride", "method")) -> pd.DataFrame:
     """groups: {key: (images, seams)} -> per key the seam score (metrics.seam_score: mean jump across view edges /
     mean jump elsewhere; 1 = invisible), mean and standard deviation over the images."""
@@ -490,6 +494,7 @@ def seam_table(groups: dict, index=("stride", "method")) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@stage("metrics")
 def ssim_table(sets: dict[str, DatasetConfig | Sequence]) -> pd.DataFrame:
     """Mean SSIM between image k of set A and image k of set B (paper Table 4), streamed image by image (same result
     as metrics.ssim_matrix, without holding the sets in memory). Symmetric, diagonal 1."""
@@ -538,6 +543,7 @@ def method_sets(S: Setup, names, prompts, n_per_prompt: int, **kw) -> dict:
     return {getattr(name, "name", name): S.dataset(name, prompts, n_per_prompt, **kw) for name in names}
 
 
+@stage("metrics")
 def overview_table(sets: dict, seams) -> pd.DataFrame:
     """Fig. 1's methods: mean seam score, sharpness and seconds per panorama."""
     from ..eval import metrics
@@ -556,6 +562,7 @@ def stride_sets(S: Setup, prompts, n_per_prompt: int, strides, full_strides) -> 
                            stride=s) for s in strides}
 
 
+@stage("metrics")
 def stride_seams(S: Setup, sets: dict) -> pd.DataFrame:
     """Fig. 4's seam score of every panorama at each stride, with the stride as a fraction of a view."""
     seam = seam_table({(s, f): (images(cfg), S.seams(s)) for s, pair in sets.items() for f, cfg in pair.items()})
@@ -568,6 +575,7 @@ def metric_table(S: Setup, sets: dict, reference, keys) -> pd.DataFrame:
     return pd.DataFrame([dict(zip(keys, key), **S.metric_row(cfg, reference)) for key, cfg in sets.items()])
 
 
+@stage("metrics")
 def sharpness_table(sets: dict) -> pd.DataFrame:
     """label -> (Method, image set): the mean sharpness over every panorama of each set."""
     return pd.DataFrame([dict(row=label, method=m.name, sampler=m.sampler_label,

@@ -496,3 +496,29 @@ def test_prompts():
     from gvcf.world import scenes as world
 
     assert tuple(prompts) == tuple(world.PAPER_PROMPTS)
+
+
+def test_run_records_and_prints_seconds_per_stage(tmp_path, monkeypatch, capsys):
+    """The kernel's stages (here: the fake executor's, run in this process under the runner's log) reach the record."""
+    from gvcf.engine import stages
+
+    root = _fake_repo(tmp_path)
+    ticks = iter(range(1000))
+    monkeypatch.setattr(stages.time, "perf_counter", lambda: float(next(ticks)))
+
+    def fake_execute(source, target, *a):
+        with stages.stage("generation"):      # 1 s
+            pass
+        with stages.stage("metrics"):         # 3 s, 1 of them in features
+            with stages.stage("features"):
+                pass
+        target.write_text(source.read_text())
+
+    monkeypatch.setattr(book, "_execute", fake_execute)
+    records = book.run("book", root=root, log_output=False)
+    assert records[0]["stages"] == {"generation": 1.0, "features": 1.0, "metrics": 2.0, "plotting": 0.0}
+    out = root / "book" / "chapters"
+    assert not list(out.glob("*" + book.STAGES_SUFFIX))      # the logs are read into the records, then removed
+    err = capsys.readouterr().err
+    assert "seconds per stage" in err and "generation" in err and err.count("01_overview") >= 2
+    assert stages.STAGE_LOG_ENV not in __import__("os").environ
