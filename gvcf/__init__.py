@@ -6,7 +6,7 @@ with warnings.catch_warnings():   # tqdm.auto warns on import in a Jupyter kerne
     import tqdm.auto  # noqa: F401
 
 from .engine.fusion import FUSIONS, FusionPlan, fuse
-from .engine.generate import GenerationResult, derive_seed, generate, generate_views
+from .engine.generate import GenerationResult, derive_seed, generate, generate_batch, generate_views
 from .engine.models import Model, load_model
 from .engine.samplers import make_sampler
 from .engine.style import align_noise, slerp
@@ -15,6 +15,6 @@ from .engine.weights import weight_map
 
 __all__ = [
     "FUSIONS", "FusionPlan", "GenerationResult", "Model", "ViewLayout", "align_noise", "derive_seed", "fuse",
-    "generate", "generate_views", "load_model", "make_sampler", "slerp", "weight_map",
+    "generate", "generate_batch", "generate_views", "load_model", "make_sampler", "slerp", "weight_map",
 ]
 __version__ = "0.1.0"

@@ -1,5 +1,6 @@
 """Shared fixtures: tiny random-weight Stable Diffusion pipelines built from configs (as diffusers' tests do)."""
 import os
+import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -56,3 +57,14 @@ def tiny64(clip_tokenizer):
     from gvcf.engine import archs
 
     return archs.build_random_model("tiny64", device="cpu", tokenizer=clip_tokenizer)
+
+
+@pytest.fixture(scope="module")
+def lpips_net():
+    """LPIPS-VGG with its calibrated heads and a random backbone: differentiable, nothing downloaded."""
+    import lpips
+
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
+    return net.eval().requires_grad_(False)

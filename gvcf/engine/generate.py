@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -12,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .checks import finite_number, is_int, positive_int
 from .fusion import FusionPlan, fuse, fusion_method
-from .models import Model, load_model
+from .models import Model, PromptEmbeds, auto_view_batch, load_model
 from .samplers import check_sampler, make_sampler
 from .stages import stage
 from .style import align_noise, check_alpha
@@ -101,34 +102,79 @@ def _resolve_model(model) -> Model:
     raise ValueError(f"model must be a gvcf Model, a StableDiffusionPipeline or a model name, got {type(model).__name__}")
 
 
+def _prompts(prompts, n: int) -> list[str]:
+    """One string for every canvas, or one string per canvas."""
+    if isinstance(prompts, str):
+        return [prompts] * n
+    if not isinstance(prompts, (list, tuple)) or not all(isinstance(p, str) for p in prompts):
+        raise ValueError(f"prompts must be a string or a list of strings, got {type(prompts).__name__}")
+    if len(prompts) != n:
+        raise ValueError(f"prompts must be one string or one per seed ({n}), got {len(prompts)}")
+    return list(prompts)
+
+
+def _per_canvas(value: torch.Tensor | None, shape: tuple, k: int, name: str, shared: bool) -> list | None:
+    """None, or one (1, *shape[1:]) tensor per canvas from a (k, ...) tensor (or a (1, ...) one when shared)."""
+    if value is None:
+        return None
+    rows = tuple(value.shape[1:]) == shape[1:] and value.shape[0] in ((1, k) if shared else (k,))
+    if value.ndim != len(shape) or not rows:
+        want = f"(1 or {k}, {', '.join(map(str, shape[1:]))})" if shared else str((k, *shape[1:]))
+        raise ValueError(f"{name} must have shape {want if k > 1 else shape}, got {tuple(value.shape)}")
+    return [value[j:j + 1] if value.shape[0] == k else value for j in range(k)]
+
+
+def _as_image(image: torch.Tensor, output_type: str):
+    if output_type == "pt":
+        return image
+    array = image[0].permute(1, 2, 0).cpu().numpy()
+    if output_type == "np":
+        return array
+    from PIL import Image
+
+    return Image.fromarray((array * 255).round().astype(np.uint8))
+
+
+def generate(model, prompt: str, *args, seed: int = 0, **kwargs) -> GenerationResult:
+    """Generate one large canvas by joint denoising of overlapping views (paper Eq. 8, 14, 15).
+
+    Every other argument is generate_batch's, for one canvas: latents (1, C, H, W) replaces x_T drawn from `seed`.
+    """
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
+    return generate_batch(model, prompt, [check_seed(seed)], *args, **kwargs)[0]
+
+
 @stage("generation")
-def generate(
-    model, prompt: str, height: int | None = None, width: int | None = None, stride=None,
+def generate_batch(
+    model, prompts, seeds, height: int | None = None, width: int | None = None, stride=None,
     fusion: str = "gvcf", sampler: str = "ddpm", steps: int | None = None,
     guidance_scale: float = DEFAULT_GUIDANCE, negative_prompt: str = "",
-    alpha: float = 0.0, reference_noise: torch.Tensor | None = None,
-    seed: int = 0, latents: torch.Tensor | None = None,
+    alpha: float = 0.0, reference_noise: torch.Tensor | None = None, latents: torch.Tensor | None = None,
     circular: bool = False, view_batch_size: int | None = None, output_type: str = "pil", progress: bool = True,
     eta: float = 0.0, weights: str | None = None, decode_tile: int | None = None,
     view_hook: Callable | None = None,
-) -> GenerationResult:
-    """Generate one large canvas by joint denoising of overlapping views (paper Eq. 8, 14, 15).
+) -> list[GenerationResult]:
+    """Canvases of one geometry denoised together (Eq. 8, 14, 15): their views share UNet calls.
 
-    Sizes are in image pixels. stride: int or (h, w); the last view of a row or column is snapped to the
-    canvas edge where the stride does not divide evenly. A canvas smaller than a view raises ValueError.
-    weights overrides the fusion's map ('uniform', 'guided', 'gaussian').
-    view_hook(views, i, t, ctx: StepContext) may replace the views before the UNet at step i; it runs with
-    gradients enabled (SyncDiffusion uses it).
+    Canvas k equals generate(model, prompts[k], seed=seeds[k], ...) up to float rounding, whatever the batch: it
+    draws its noise from its own generator in generate's order. prompts: one string or one per seed. Sizes are in
+    image pixels; stride: int or (h, w), the last view of a row or column snapped to the canvas edge. weights
+    overrides the fusion's map ('uniform', 'guided', 'gaussian'). latents: (K, C, H, W) x_T, one per seed;
+    reference_noise: (1 or K, C, h, w). view_batch_size: views per UNet call (None: auto_view_batch for the
+    device and model). view_hook(views, i, t, ctx: StepContext) may replace a canvas's views before the UNet at
+    step i; it runs per canvas with gradients enabled (SyncDiffusion uses it). seconds: the batch's time / K.
     """
     # -- check everything that needs no model --
     method = fusion_method(fusion)
     steps = check_sampler(sampler, steps, eta)
     alpha = check_alpha(alpha)
-    seed = check_seed(seed)
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise ValueError(f"seeds must be a non-empty list of ints, got {seeds!r}")
+    seeds = [check_seed(s, "seeds") for s in seeds]
+    prompts = _prompts(prompts, len(seeds))
     if output_type not in OUTPUT_TYPES:
         raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
-    if not isinstance(prompt, str):
-        raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
     negative_prompt = "" if negative_prompt is None else negative_prompt   # diffusers' None: no negative prompt
     if not isinstance(negative_prompt, str):
         raise ValueError(f"negative_prompt must be a string or None, got {type(negative_prompt).__name__}")
@@ -145,55 +191,60 @@ def generate(
     model = _resolve_model(model)
     steps = check_sampler(sampler, steps, eta, model.scheduler_config.get("num_train_timesteps"))
     geometry = canvas(model, height, width, stride, circular)
-    layout, f = geometry.layout, model.vae_scale_factor
+    layout, f, k = geometry.layout, model.vae_scale_factor, len(seeds)
     shape = (1, model.latent_channels, layout.height, layout.width)
-    if latents is not None and tuple(latents.shape) != shape:
-        raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
-    if reference_noise is not None and tuple(reference_noise.shape) != (1, shape[1], *layout.window):
-        raise ValueError(f"reference_noise must have shape {(1, shape[1], *layout.window)}, "
-                         f"got {tuple(reference_noise.shape)}")
+    latents = _per_canvas(latents, shape, k, "latents", shared=False)
+    reference_noise = _per_canvas(reference_noise, (1, shape[1], *layout.window), k, "reference_noise", shared=True)
+    view_batch_size = view_batch_size or auto_view_batch(model, layout.window, guidance_scale > 1.0)
 
     t0 = time.perf_counter()
-    device = model.device
+    device, n_views = model.device, len(layout)
     sampler_ = make_sampler(sampler, model.scheduler_config, steps, eta=eta, device=device)
-    text = model.encode_prompt(prompt, negative_prompt, guidance=guidance_scale > 1.0)
+    texts = {p: model.encode_prompt(p, negative_prompt, guidance=guidance_scale > 1.0) for p in dict.fromkeys(prompts)}
+    text = texts[prompts[0]] if len(texts) == 1 else PromptEmbeds.per_view([texts[p] for p in prompts], n_views)
     plan = FusionPlan.create(layout, weight_map(weights or method.weights, *layout.window), device)
-    ctx = StepContext(model, text, sampler_, guidance_scale, layout, view_batch_size)
-    # -- x_T: seeded noise on the CPU (the same on every device), then one-shot Style Alignment (Eq. 15) --
-    gen = torch.Generator("cpu").manual_seed(seed)
-    x = torch.randn(shape, generator=gen) if latents is None else latents.detach().float().cpu()
-    if alpha > 0:
-        if reference_noise is None:
-            ref_gen = torch.Generator("cpu").manual_seed(derive_seed(seed, "reference"))
-            reference_noise = torch.randn((1, shape[1], *layout.window), generator=ref_gen)
-        x = align_noise(x, reference_noise.float().cpu(), alpha)
-    x = x.to(device) * sampler_.init_noise_sigma
-    # -- joint denoising: gather views, predict noise with CFG, split step, fuse (Eq. 8 / 14) --
+    contexts = [StepContext(model, texts[p], sampler_, guidance_scale, layout, view_batch_size) for p in prompts]
+    # -- x_T per canvas: seeded noise on the CPU (the same on every device), then Style Alignment (Eq. 15) --
+    gens = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+    xs = []
+    for j, (gen, seed) in enumerate(zip(gens, seeds)):
+        x = torch.randn(shape, generator=gen) if latents is None else latents[j].detach().float().cpu()
+        if alpha > 0:
+            ref = None if reference_noise is None else reference_noise[j].float().cpu()
+            if ref is None:
+                ref_gen = torch.Generator("cpu").manual_seed(derive_seed(seed, "reference"))
+                ref = torch.randn((1, shape[1], *layout.window), generator=ref_gen)
+            x = align_noise(x, ref, alpha)
+        xs.append(x.to(device) * sampler_.init_noise_sigma)
+    # -- joint denoising: gather every canvas's views, predict noise with CFG in shared UNet calls, split step,
+    #    fuse each canvas (Eq. 8 / 14) --
     with torch.no_grad():
         for i, t in enumerate(tqdm(sampler_.timesteps, desc=f"{fusion}/{sampler}", disable=not progress)):
-            views = layout.gather(x, plan.index)
+            views = [layout.gather(x, plan.index) for x in xs]
             if view_hook is not None:
                 with torch.enable_grad():
-                    views = view_hook(views, i, t, ctx).detach()
+                    views = [view_hook(v, i, t, ctx).detach() for v, ctx in zip(views, contexts)]
+            views = views[0] if k == 1 else torch.cat(views)
             eps = model.predict_noise(sampler_.scale_input(views, i), t, text, guidance_scale, view_batch_size)
             step = sampler_.step(eps, i, views)
-            noise = None
-            if step.std is not None:  # per-view z^{(i)} in a fixed order, independent of batching
-                noise = step.std * _to_device(torch.randn(views.shape, generator=gen), device, views.dtype)
-            x = fuse(step.mean, noise, plan, method.correct_variance)
-        image = None if output_type == "latent" else model.decode(x, circular=circular, tile=decode_tile)
-    if image is not None and output_type != "pt":
-        array = image[0].permute(1, 2, 0).cpu().numpy()
-        if output_type == "pil":
-            from PIL import Image
-
-            image = Image.fromarray((array * 255).round().astype(np.uint8))
-        else:
-            image = array
-    config = dict(model=model.name, prompt=prompt, negative_prompt=negative_prompt, height=geometry.height,
-                  width=geometry.width, stride=geometry.stride, fusion=fusion, sampler=sampler, steps=steps, guidance_scale=guidance_scale,
-                  alpha=alpha, seed=seed, circular=circular, eta=eta, weights=weights or method.weights)
-    return GenerationResult(image, x, layout, f, time.perf_counter() - t0, config)
+            for j, gen in enumerate(gens):
+                rows = slice(j * n_views, (j + 1) * n_views)
+                noise = None
+                if step.std is not None:  # per-view z^{(i)} of canvas j, in a fixed order independent of batching
+                    noise = step.std * _to_device(torch.randn((n_views, *views.shape[1:]), generator=gen), device,
+                                                  views.dtype)
+                xs[j] = fuse(step.mean[rows], noise, plan, method.correct_variance)
+        images = [None if output_type == "latent" else model.decode(x, circular=circular, tile=decode_tile) for x in xs]
+    seconds = (time.perf_counter() - t0) / k
+    results = []
+    for x, image, prompt, seed in zip(xs, images, prompts, seeds):
+        config = dict(model=model.name, prompt=prompt, negative_prompt=negative_prompt, height=geometry.height,
+                      width=geometry.width, stride=geometry.stride, fusion=fusion, sampler=sampler, steps=steps,
+                      guidance_scale=guidance_scale, alpha=alpha, seed=seed, circular=circular, eta=eta,
+                      weights=weights or method.weights)
+        results.append(GenerationResult(None if image is None else _as_image(image, output_type), x, layout, f,
+                                        seconds, config))
+    return results
 
 
 @stage("generation")
@@ -227,3 +278,20 @@ def generate_views(model, prompt: str, seeds, sampler: str = "ddpm", steps: int 
             images = torch.cat([model.decode(x[k:k + 1]) for k in range(len(x))])
         out.append((images.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8))
     return np.concatenate(out)
+
+
+def _single_signature() -> inspect.Signature:
+    """generate's signature for help(): generate_batch's, with one prompt and one seed."""
+    batch = inspect.signature(generate_batch).parameters
+    params = [batch["model"], batch["prompts"].replace(name="prompt", annotation="str")]
+    for name, param in batch.items():
+        if name == "latents":
+            params.append(inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, default=0, annotation="int"))
+        if name not in ("model", "prompts", "seeds"):
+            kind = inspect.Parameter.KEYWORD_ONLY if len(params) > 2 and params[-1].kind == params[-1].KEYWORD_ONLY \
+                else param.kind
+            params.append(param.replace(kind=kind))
+    return inspect.Signature(params, return_annotation="GenerationResult")
+
+
+generate.__signature__ = _single_signature()

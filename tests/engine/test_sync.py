@@ -1,6 +1,4 @@
 """SyncDiffusion as a view_hook: no-op at weight 0, a descent step on LPIPS to the anchor, thresholds, determinism."""
-import warnings
-
 import pytest
 import torch
 
@@ -14,17 +12,6 @@ from gvcf.engine.views import ViewLayout
 PROMPT = "a beach with palm trees"
 KW = dict(height=16, width=48, stride=8, steps=4, progress=False, output_type="latent")
 STEPS = 4
-
-
-@pytest.fixture(scope="module")
-def lpips_net():
-    """LPIPS-VGG with its calibrated heads and a random backbone: differentiable, nothing downloaded."""
-    import lpips
-
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        net = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
-    return net.eval().requires_grad_(False)
 
 
 @pytest.fixture(scope="module")
