@@ -58,6 +58,7 @@ class DatasetConfig:
     eta: float = 0.0
     output: str = "results/dataset"
     device: str | None = None
+    canvas_batch: int | None = None    # panoramas denoised together (None: as many as fill one UNet call)
 
     def __post_init__(self):
         if isinstance(self.prompts, (str, bytes)) or not isinstance(self.prompts, (list, tuple)):
@@ -71,8 +72,9 @@ class DatasetConfig:
         check_alpha(self.alpha)
         if not self.prompts or not all(isinstance(p, str) and p for p in self.prompts):
             raise ValueError("prompts must be a non-empty list of non-empty strings")
-        for name in ("n_per_prompt", "width_views", "stride"):   # YAML's true is no count; stride may be null
-            object.__setattr__(self, name, positive_int(getattr(self, name), name, optional=name == "stride"))
+        for name in ("n_per_prompt", "width_views", "stride", "canvas_batch"):   # YAML's true is no count
+            object.__setattr__(self, name, positive_int(getattr(self, name), name,
+                                                        optional=name in ("stride", "canvas_batch")))
         object.__setattr__(self, "seed", check_seed(self.seed, "seed"))
         for name in ("guidance_scale", "sync_weight"):   # checked only: 7 and 7.0 stay distinct cache keys
             finite_number(getattr(self, name), name, minimum=0.0)
@@ -115,7 +117,7 @@ class DatasetConfig:
     def image_config(self, prompt: str, k: int) -> dict:
         """The full configuration of image k of a prompt: its cache key."""
         d = dataclasses.asdict(self)
-        for name in ("prompts", "n_per_prompt", "output", "device"):
+        for name in ("prompts", "n_per_prompt", "output", "device", "canvas_batch"):   # how, not what
             d.pop(name)
         if self.method != "sync":
             d.pop("sync_weight")
@@ -140,23 +142,36 @@ def shard(items: list, rank: int, world_size: int) -> list:
     return items[rank::world_size]
 
 
-def make_image(model, item: dict, sync_lpips=None) -> Image.Image:
-    """Generate one dataset image from its config."""
-    from ..engine.generate import generate
+def make_images(model, batch: list[dict], sync_lpips=None) -> list[Image.Image]:
+    """Images for a batch of items of one dataset: reference views through generate_views, panoramas through
+    generate_batch (per-image seeds, so each equals its one-at-a-time image)."""
+    from ..engine.generate import generate_batch, generate_views
 
-    kw = dict(prompt=item["prompt"], sampler=item["sampler"], steps=item["steps"], guidance_scale=item["guidance_scale"],
-              seed=item["image_seed"], eta=item["eta"], progress=False)
+    item = batch[0]
+    seeds = [it["image_seed"] for it in batch]
+    kw = dict(sampler=item["sampler"], steps=item["steps"], guidance_scale=item["guidance_scale"], eta=item["eta"])
     if item["method"] == "reference":
-        return generate(model, height=model.native_size, width=model.native_size, stride=model.native_size,
-                        fusion="md", **kw).image
+        views = generate_views(model, item["prompt"], seeds, **kw)
+        return [Image.fromarray(v) for v in views]
     kw |= dict(height=model.native_size, width=item["width_views"] * model.native_size, stride=item["stride"],
-               alpha=item["alpha"])
+               alpha=item["alpha"], fusion=item["method"], progress=False)
     if item["method"] == "sync":
-        from ..engine.sync import SyncConfig, generate_sync
+        from ..engine.sync import SyncConfig, make_sync_hook
 
-        return generate_sync(model, sync=SyncConfig(weight=item["sync_weight"]), lpips=sync_lpips,
-                             fusion="md", **kw).image
-    return generate(model, fusion=item["method"], **kw).image
+        kw |= dict(fusion="md", view_hook=make_sync_hook(SyncConfig(weight=item["sync_weight"]), sync_lpips))
+    return [r.image for r in generate_batch(model, [it["prompt"] for it in batch], seeds, **kw)]
+
+
+def canvas_batch(config: "DatasetConfig", model) -> int:
+    """Panoramas per generate_batch call: the config's, or as many as fill one auto-sized UNet call on the model's
+    device (gvcf.engine.models.auto_view_batch), at least one."""
+    if config.canvas_batch is not None:
+        return config.canvas_batch
+    from ..engine.models import auto_view_batch
+    from ..engine.views import canvas
+
+    geometry = canvas(model, None, config.width_views * model.native_size, config.stride)
+    return max(1, auto_view_batch(model, geometry.layout.window, config.guidance_scale > 1.0) // len(geometry.layout))
 
 
 def generate_dataset(config: DatasetConfig, model=None, rank: int | None = None, world_size: int | None = None,
@@ -177,11 +192,12 @@ def generate_dataset(config: DatasetConfig, model=None, rank: int | None = None,
             model = model if model is not None else load_model(config.model, device=config.device)
             manifest = Path(config.output) / MANIFEST.format(rank=rank)
             bar = tqdm(total=len(todo), desc=f"{config.method} rank {rank}", disable=not progress)
-            for batch in _batches(todo, config.method == "reference"):
+            size = REFERENCE_BATCH if config.method == "reference" else canvas_batch(config, model)
+            for batch in _batches(todo, size):
                 start = time.perf_counter()
                 images = make_images(model, batch)
                 meta = dict(seconds=(time.perf_counter() - start) / len(batch), hardware=hardware(), rank=rank,
-                            world_size=world_size)
+                            world_size=world_size, batch=len(batch))
                 for item, image in zip(batch, images):
                     path = cache.put(item, image, meta)
                     with open(manifest, "a") as fh:   # one writer per rank file; a line per finished image
@@ -245,26 +261,12 @@ def check_output(config: DatasetConfig) -> None:
 REFERENCE_BATCH = 32   # single views per UNet batch for reference sets
 
 
-def _batches(items: list[dict], batched: bool) -> Iterator[list[dict]]:
-    """Reference views of one prompt go through the UNet together; panoramas one at a time."""
-    if not batched:
-        yield from ([item] for item in items)
-        return
-    for prompt in dict.fromkeys(item["prompt"] for item in items):
-        same = [item for item in items if item["prompt"] == prompt]
-        yield from (same[i:i + REFERENCE_BATCH] for i in range(0, len(same), REFERENCE_BATCH))
-
-
-def make_images(model, batch: list[dict]) -> list[Image.Image]:
-    """Images for a batch of items: reference views in one batched run (per-image seeds), others one by one."""
-    if batch[0]["method"] != "reference":
-        return [make_image(model, item) for item in batch]
-    from ..engine.generate import generate_views
-
-    item = batch[0]
-    views = generate_views(model, item["prompt"], [it["image_seed"] for it in batch], sampler=item["sampler"],
-                           steps=item["steps"], guidance_scale=item["guidance_scale"], eta=item["eta"])
-    return [Image.fromarray(v) for v in views]
+def _batches(items: list[dict], size: int) -> Iterator[list[dict]]:
+    """Consecutive runs of at most `size` items; reference views of one prompt only (they share one text)."""
+    groups = [items] if items[0]["method"] != "reference" else \
+        [[it for it in items if it["prompt"] == p] for p in dict.fromkeys(it["prompt"] for it in items)]
+    for group in groups:
+        yield from (group[i:i + size] for i in range(0, len(group), size))
 
 
 def load_images(config: DatasetConfig, model=None, progress: bool = True) -> list[Image.Image]:
