@@ -105,15 +105,23 @@ class InceptionFeatures:
         self.batch_size = batch_size
         self.model = load_inception(self.device)
 
-    @stage("features")
     def __call__(self, images: np.ndarray | torch.Tensor | Sequence, mode: str | None = None) -> np.ndarray:
+        """Features of one mode (the extractor's unless given)."""
         mode = self.mode if mode is None else mode
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        out = np.empty((len(images), FEATURE_DIM), dtype=np.float32)
+        return self.extract(images, (mode,))[mode]
+
+    @stage("features")
+    def extract(self, images: np.ndarray | torch.Tensor | Sequence, modes=MODES) -> dict[str, np.ndarray]:
+        """{mode: (N, 2048) features} for several modes, each image loaded (a PNG decoded) once for all of them."""
+        modes = tuple(modes)
+        for mode in modes:
+            if mode not in MODES:
+                raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        out = {mode: np.empty((len(images), FEATURE_DIM), dtype=np.float32) for mode in modes}
         with torch.inference_mode():  # images are loaded one batch at a time (paths stay paths)
             for start in range(0, len(images), self.batch_size):
                 batch = [load_image(im) for im in images[start:start + self.batch_size]]
-                x = preprocess(batch, mode).to(self.device)
-                out[start:start + len(x)] = self.model(x).reshape(len(x), FEATURE_DIM).float().cpu().numpy()
+                for mode in modes:
+                    x = preprocess(batch, mode).to(self.device)
+                    out[mode][start:start + len(x)] = self.model(x).reshape(len(x), FEATURE_DIM).float().cpu().numpy()
         return out

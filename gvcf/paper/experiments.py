@@ -168,26 +168,30 @@ def _image_size(image) -> tuple[int, int]:
     return a.shape[0], a.shape[1]
 
 
-def _features(images: Sequence, size: int, mode: str, device: str, cache: Path | None = None) -> np.ndarray:
-    """Inception features of every native tile of `images` (files or arrays). With `cache` (an .npz path) and file
-    images, features are stored per file name and only new files are computed."""
-    named = cache is not None and all(isinstance(im, (str, os.PathLike)) for im in images)
-    store = datasets.load_named_features(cache) if named else {}
+def _features(images: Sequence, size: int, caches: dict, device: str) -> dict[str, np.ndarray]:
+    """{mode: Inception features of every native tile of `images` (files or arrays)} for the modes of `caches`
+    ({mode: .npz path or None}), each image decoded once for all modes. With cache paths and file images, features
+    are stored per file name and only files missing from a cache are computed."""
+    modes = tuple(caches)
+    named = all(c is not None for c in caches.values()) and all(isinstance(im, (str, os.PathLike)) for im in images)
+    stores = {m: datasets.load_named_features(caches[m]) if named else {} for m in modes}
     names = [Path(im).name for im in images] if named else []
-    todo = [im for im, n in zip(images, names) if n not in store] if named else list(images)
+    todo = [im for im, n in zip(images, names) if any(n not in stores[m] for m in modes)] if named else list(images)
     if todo:
         tiles = Tiles(todo, size)
-        feats = inception(device)(tiles, mode=mode) if len(tiles) else np.zeros((0, 2048), np.float32)
+        feats = inception(device).extract(tiles, modes) if len(tiles) else \
+            {m: np.zeros((0, 2048), np.float32) for m in modes}
         if not named:
             return feats
         starts = np.concatenate([[0], np.cumsum(tiles.counts())])
-        for i, im in enumerate(todo):
-            store[Path(im).name] = feats[starts[i]:starts[i + 1]]
-        try:
-            datasets.save_named_features(cache, store)
-        except OSError:
-            pass   # a read-only dataset folder: features are recomputed next time
-    return np.concatenate([store[n] for n in names])
+        for m in modes:
+            for i, im in enumerate(todo):
+                stores[m][Path(im).name] = feats[m][starts[i]:starts[i + 1]]
+            try:
+                datasets.save_named_features(caches[m], stores[m])
+            except OSError:
+                pass   # a read-only dataset folder: features are recomputed next time
+    return {m: np.concatenate([stores[m][n] for n in names]) for m in modes}
 
 
 @dataclass
@@ -396,8 +400,8 @@ def metric_row(generated, reference, native: int, prompts=None, device: str = "c
                 prompts = prompt_of(value)
         else:
             sets[name] = (list(value), {"clean": None, "pytorch_fid": None})
-    feats = {(name, mode): _features(sets[name][0], native, mode, device, sets[name][1][mode])
-             for name in sets for mode in ("clean", "pytorch_fid")}
+    feats = {(name, mode): f for name, (images, caches) in sets.items()
+             for mode, f in _features(images, native, caches, device).items()}
     n_gen, n_ref = len(feats["generated", "clean"]), len(feats["reference", "clean"])
     if min(n_gen, n_ref) < 2:
         raise ValueError(f"need at least 2 generated tiles and 2 reference tiles, got {n_gen} and {n_ref}")

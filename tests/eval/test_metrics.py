@@ -84,6 +84,21 @@ def test_features_match_cleanfid_extractor(inception, tmp_path):
     assert np.abs(ours[0] - ours[1]).max() > 100 * ATOL_FEATURES  # different images, different features
 
 
+def test_both_feature_sets_from_one_decode_equal_each_mode_alone(inception, tmp_path):
+    """extract() decodes each file once for both modes; the features are bit-for-bit those of one mode at a time
+    (same batches, same process), and those of another batch size up to ATOL_FEATURES (bit-equal on this CPU; a
+    batch's convolution algorithm may differ on others)."""
+    files = []
+    for i, im in enumerate(_test_images(seed=3)):
+        files.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(im).save(files[-1])
+    both = inception.extract(files)
+    for mode in ("clean", "pytorch_fid"):
+        assert np.array_equal(both[mode], inception(files, mode=mode))
+        np.testing.assert_allclose(both[mode], InceptionFeatures(batch_size=2)(files, mode=mode), atol=ATOL_FEATURES)
+    assert np.abs(both["clean"] - both["pytorch_fid"]).max() > 100 * ATOL_FEATURES   # two different preprocessings
+
+
 def test_features_reject_bad_images(inception):
     with pytest.raises(ValueError, match="uint8"):
         inception(np.zeros((1, 8, 8, 3), dtype=np.float32))
