@@ -94,6 +94,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         help="timed runs per row (median reported)")
     parser.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--no-diffusers", action="store_true", help="skip diffusers' panorama pipeline rows")
+    parser.add_argument("--canvas-batch", type=int, default=None,
+                        help="panoramas per generate_batch call in the throughput rows; default: as many as fill one "
+                             "auto-sized UNet call")
+    parser.add_argument("--no-sweep", action="store_true",
+                        help="skip the bare-UNet rows at every view batch (1, 2, 4, ..., all views)")
     parser.add_argument("--csv", default=None,
                         help="write the comparison to this CSV (and the runtime table to <stem>_runtime.csv)")
     return parser
@@ -109,7 +114,8 @@ def cmd_bench(args) -> int:
     model, note = bench.bench_model(args.arch, args.device, args.dtype, args.compile)
     df = bench.run_bench(args.arch, compile=args.compile, steps=args.steps, height=args.height, width=args.width,
                          stride=args.stride, repeats=args.repeats, guidance_scale=args.guidance_scale, model=model,
-                         diffusers=not args.no_diffusers, note=note)
+                         diffusers=not args.no_diffusers, note=note, canvas_batch=args.canvas_batch,
+                         sweep=not args.no_sweep)
     print(bench.format_bench(df), flush=True)
     table = None
     if args.methods:

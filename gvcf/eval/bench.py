@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from ..engine.checks import finite_number, positive_int
-from ..engine.generate import DEFAULT_GUIDANCE, generate
+from ..engine.generate import DEFAULT_GUIDANCE, generate, generate_batch
 from ..engine.samplers import make_sampler
 from ..engine.views import ViewLayout, canvas
 from .cache import hardware
@@ -41,6 +41,7 @@ DEFAULT_REPEATS = 3
 WARMUP_RUNS = 1
 DEFAULT_PROMPT = "a photo of a mountain range at twilight"
 OVERHEAD_GOAL = 1.05           # ours / bare UNet: the loop around the UNet should cost at most 5 %
+FASTEST_GOAL = 1.02            # ours (its own view batch) / the fastest bare-UNet schedule for the same work
 CFG_ROWS = 2                   # with CFG every view is evaluated twice (unconditional and conditional) per call
 NOOP_MIN_REPEATS = 10          # the no-op-UNet rows take milliseconds: time them at least this often
 HARDWARE_COLUMNS = ("device", "device_name", "cpu_threads", "torch", "diffusers")   # of cache.hardware()
@@ -210,11 +211,11 @@ def panorama_pipeline(model, layout: ViewLayout):
 
 
 def bare_unet(model, prompt: str, layout: ViewLayout, steps: int, guidance_scale: float,
-              view_batch_size: int | None = None):
-    """A function running only the UNet calls of one panorama (same batches, same calls; no fusion, no scheduler).
-
-    The prompt is encoded inside (as every other row does); inputs are fixed tensors built beforehand."""
-    n = len(layout)
+              view_batch_size: int | None = None, canvases: int = 1):
+    """A function running only the UNet calls of `canvases` panoramas (their views side by side, in batches of
+    view_batch_size; no fusion, no scheduler). The prompt is encoded inside (as every other row does); inputs are
+    fixed tensors built beforehand."""
+    n = len(layout) * canvases
     batch = view_batch_size or n
     sizes = [min(batch, n - s) for s in range(0, n, batch)]
     cfg = guidance_scale > 1.0
@@ -257,31 +258,52 @@ class NoOpUNet(torch.nn.Module):
 
 # ---------------------------------------------------------------- the comparison
 
+AUTO, ALL = "auto", "all"   # a row's view batch: generate's own choice (auto_view_batch), or every view in one call
+
+
 @dataclass(frozen=True)
 class BenchRow:
-    """One row of the comparison: what it runs, with how many views per UNet call, on which UNet."""
+    """One row of the comparison: what it runs, with how many views per UNet call, on which UNet, for how many
+    panoramas at once (canvases: 1, or CANVAS_BATCH: generate_batch's default for the model and device)."""
     name: str
     what: str
     runs: str                       # a key of RUNNERS
-    view_batch: int | None = None   # views per UNet call; None: all of them
+    view_batch: int | str = AUTO    # views per UNet call: an int, AUTO or ALL
     noop_unet: bool = False         # the UNet replaced by NoOpUNet: the time of everything around it
+    canvases: int | str = 1         # panoramas per run: 1 or CANVAS_BATCH
 
 
+CANVAS_BATCH = "canvas_batch"
 BENCH_ROWS = (
     BenchRow("ours", "gvcf.generate, fusion md", "ours"),
     BenchRow("diffusers_vb1", "diffusers StableDiffusionPanoramaPipeline", "diffusers", view_batch=1),
-    BenchRow("diffusers_all", "diffusers StableDiffusionPanoramaPipeline", "diffusers"),
-    BenchRow("bare_unet", "bare UNet calls (same batches)", "bare"),
+    BenchRow("diffusers_all", "diffusers StableDiffusionPanoramaPipeline", "diffusers", view_batch=ALL),
+    BenchRow("bare_unet", "bare UNet calls (ours' batches)", "bare"),
     # the loop's own cost, free of the UNet's run-to-run spread: the same two rows with a UNet that does nothing
     BenchRow("ours_noop_unet", "gvcf.generate, UNet replaced by identity", "ours", noop_unet=True),
     BenchRow("bare_noop_unet", "bare calls, UNet replaced by identity", "bare", noop_unet=True),
+    # throughput: many panoramas per UNet call (generate_batch) against a loop of generate, and the bare UNet
+    BenchRow("batch", "gvcf.generate_batch, canvas_batch panoramas", "batch", canvases=CANVAS_BATCH),
+    BenchRow("loop", "a loop of gvcf.generate, canvas_batch panoramas", "loop", canvases=CANVAS_BATCH),
+    BenchRow("bare_batch", "bare UNet calls (generate_batch's batches)", "bare", canvases=CANVAS_BATCH),
 )
 ROWS = tuple(row.name for row in BENCH_ROWS)
+SWEEP_PREFIX = "bare_vb"   # + views per call: the bare UNet at every schedule of sweep_batches
+
+
+def sweep_batches(n_views: int) -> list[int]:
+    """The view batches the bare UNet is timed at: powers of two below the view count, and all views."""
+    return sorted({2**i for i in range(max(1, n_views).bit_length()) if 2**i < n_views} | {n_views})
+
+
+def sweep_rows(n_views: int) -> tuple[BenchRow, ...]:
+    return tuple(BenchRow(f"{SWEEP_PREFIX}{b}", f"bare UNet calls, {b} views per call", "bare", view_batch=b)
+                 for b in sweep_batches(n_views))
 
 
 @dataclass(frozen=True)
 class _Work:
-    """What every row denoises: one panorama of `prompt` on this canvas, DDIM `steps`, this guidance."""
+    """What every row denoises: `canvases` panoramas of `prompt` on this canvas, DDIM `steps`, this guidance."""
     model: object
     prompt: str
     height: int
@@ -291,87 +313,128 @@ class _Work:
     steps: int
     guidance_scale: float
     pipe: object = None   # diffusers' panorama pipeline on the model's components (built once, for its rows)
+    auto_batch: int = 1   # views per UNet call that generate picks (auto_view_batch)
+    canvas_batch: int = 1 # panoramas per generate_batch call in the throughput rows
+
+    def views_per_call(self, row: BenchRow) -> int:
+        return {AUTO: self.auto_batch, ALL: len(self.layout)}.get(row.view_batch, row.view_batch)
+
+    def canvases(self, row: BenchRow) -> int:
+        return self.canvas_batch if row.canvases == CANVAS_BATCH else row.canvases
 
 
-def _run_ours(w: _Work, view_batch: int | None):
-    return lambda: generate(w.model, w.prompt, height=w.height, width=w.width, stride=w.stride, fusion="md",
-                            sampler="ddim", steps=w.steps, guidance_scale=w.guidance_scale, seed=0,
-                            view_batch_size=view_batch, output_type="latent", progress=False)
+def _generate_args(w: _Work, view_batch: int) -> dict:
+    return dict(height=w.height, width=w.width, stride=w.stride, fusion="md", sampler="ddim", steps=w.steps,
+                guidance_scale=w.guidance_scale, view_batch_size=view_batch, output_type="latent", progress=False)
 
 
-def _run_diffusers(w: _Work, view_batch: int | None):
+def _run_ours(w: _Work, view_batch: int, canvases: int):
+    return lambda: generate(w.model, w.prompt, seed=0, **_generate_args(w, view_batch))
+
+
+def _run_batch(w: _Work, view_batch: int, canvases: int):
+    return lambda: generate_batch(w.model, w.prompt, list(range(canvases)), **_generate_args(w, view_batch))
+
+
+def _run_loop(w: _Work, view_batch: int, canvases: int):
+    return lambda: [generate(w.model, w.prompt, seed=k, **_generate_args(w, view_batch)) for k in range(canvases)]
+
+
+def _run_diffusers(w: _Work, view_batch: int, canvases: int):
     return lambda: w.pipe(w.prompt, height=w.height, width=w.width, num_inference_steps=w.steps,
-                          guidance_scale=w.guidance_scale, view_batch_size=view_batch or len(w.layout),
+                          guidance_scale=w.guidance_scale, view_batch_size=view_batch,
                           output_type="latent", generator=torch.Generator("cpu").manual_seed(0))
 
 
-def _run_bare(w: _Work, view_batch: int | None):
-    return bare_unet(w.model, w.prompt, w.layout, w.steps, w.guidance_scale, view_batch)
+def _run_bare(w: _Work, view_batch: int, canvases: int):
+    return bare_unet(w.model, w.prompt, w.layout, w.steps, w.guidance_scale, view_batch, canvases)
 
 
-RUNNERS = {"ours": _run_ours, "diffusers": _run_diffusers, "bare": _run_bare}
+RUNNERS = {"ours": _run_ours, "batch": _run_batch, "loop": _run_loop, "diffusers": _run_diffusers, "bare": _run_bare}
 
 
 def run_bench(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool = False,
               steps: int = DEFAULT_BENCH_STEPS, height: int | None = None, width: int | None = None,
               stride: int | None = None, repeats: int = DEFAULT_REPEATS, guidance_scale: float = DEFAULT_GUIDANCE,
-              prompt: str = DEFAULT_PROMPT, model=None, diffusers: bool = True, note: str = "") -> pd.DataFrame:
-    """Our gvcf.generate (md, DDIM) vs diffusers' panorama pipeline (view_batch_size 1 and all views) vs the bare UNet.
+              prompt: str = DEFAULT_PROMPT, model=None, diffusers: bool = True, note: str = "",
+              canvas_batch: int | None = None, sweep: bool = True) -> pd.DataFrame:
+    """Our gvcf.generate (md, DDIM) vs diffusers' panorama pipeline (view_batch_size 1 and all views) vs the bare UNet
+    (ours' batches, and with `sweep` every schedule of sweep_batches); then the throughput of generate_batch
+    (canvas_batch panoramas; None: as many as fill one auto-sized UNet call) against a loop of generate.
 
-    One row per BENCH_ROWS entry (the diffusers rows only with `diffusers`): median/min/max seconds per panorama,
-    UNet calls and evaluated batch rows, `ours_over` = ours' median / this row's median (NaN on the no-op-UNet rows);
-    hardware and settings in every row (for CSV) and in df.attrs.
+    One row per BENCH_ROWS entry (the diffusers rows only with `diffusers`) and sweep row: median/min/max seconds
+    per run, panoramas per second, UNet calls and evaluated batch rows, `ours_over` = ours' median / this row's
+    median (NaN on the no-op-UNet and throughput rows); hardware and settings in every row (for CSV) and df.attrs.
     model: time this model instead of building `arch` (arch, compile and note then only label the rows).
     """
+    from ..engine.models import auto_view_batch
+
     steps = positive_int(steps, "steps")
     repeats = positive_int(repeats, "repeats")
+    canvas_batch = positive_int(canvas_batch, "canvas_batch", optional=True)
     finite_number(guidance_scale, "guidance_scale", minimum=0)
     if model is None:
         model, note = bench_model(arch, device, dtype, compile)
     geometry = canvas(model, height, width, stride)
-    rows = [row for row in BENCH_ROWS if diffusers or row.runs != "diffusers"]
+    n_views = len(geometry.layout)
+    auto = auto_view_batch(model, geometry.layout.window, guidance_scale > 1.0)
+    canvas_batch = canvas_batch or max(1, auto // n_views)
+    rows = [row for row in BENCH_ROWS + (sweep_rows(n_views) if sweep else ()) if diffusers or row.runs != "diffusers"]
     work = _Work(model, prompt, geometry.height, geometry.width, geometry.stride[1], geometry.layout, steps,
-                 guidance_scale, panorama_pipeline(model, geometry.layout) if diffusers else None)
+                 guidance_scale, panorama_pipeline(model, geometry.layout) if diffusers else None, auto, canvas_batch)
     noop = dataclasses.replace(work, model=dataclasses.replace(model, unet=NoOpUNet(model.unet)))
     timings = {}
     for on, n_repeats in ((work, repeats), (noop, max(repeats, NOOP_MIN_REPEATS))):
-        runs = {row.name: lambda i, fn=RUNNERS[row.runs](on, row.view_batch): fn()
+        runs = {row.name: lambda i, fn=RUNNERS[row.runs](on, on.views_per_call(row), on.canvases(row)): fn()
                 for row in rows if row.noop_unet == (on is noop)}
         timings |= time_runs(runs, model.device, n_repeats, unet=on.model.unet)
 
-    n_views = len(geometry.layout)
     info = hardware_columns(model.device) | dict(
         arch=arch, dtype=str(model.dtype).removeprefix("torch."), compile=compile, height=work.height,
         width=work.width, stride=work.stride, steps=steps, views=n_views, guidance_scale=guidance_scale,
-        repeats=repeats, note=note)
+        repeats=repeats, canvas_batch=canvas_batch, auto_view_batch=auto, note=note)
     ours = timings["ours"].median
-    df = pd.DataFrame([dict(row=row.name, what=row.what, view_batch_size=row.view_batch or n_views,
-                            unet_calls=timings[row.name].unet_calls, unet_rows=timings[row.name].unet_rows,
-                            median_s=timings[row.name].median, min_s=min(timings[row.name].seconds),
-                            max_s=max(timings[row.name].seconds),
-                            ours_over=math.nan if row.noop_unet else ours / timings[row.name].median) | info
-                       for row in rows])
+    df = pd.DataFrame([dict(row=row.name, what=row.what, view_batch_size=work.views_per_call(row),
+                            panoramas=work.canvases(row), unet_calls=timings[row.name].unet_calls,
+                            unet_rows=timings[row.name].unet_rows, median_s=timings[row.name].median,
+                            min_s=min(timings[row.name].seconds), max_s=max(timings[row.name].seconds),
+                            panoramas_per_s=work.canvases(row) / timings[row.name].median,
+                            ours_over=math.nan if row.noop_unet or row.canvases != 1 else ours / timings[row.name].median)
+                       | info for row in rows])
     df.attrs.update(info)
     df.attrs["ratios"] = ratios(df)
     return df
 
 
 def ratios(df: pd.DataFrame, stat: str = "median_s") -> dict:
-    """ours / bare UNet and ours / diffusers (both batchings) from a run_bench table (of medians, or of `stat`)."""
+    """From a run_bench table (of medians, or of `stat`): ours / bare UNet at ours' batches and at the fastest bare
+    schedule, ours / diffusers (each batching, and the faster), and generate_batch's throughput over a loop of
+    generate and over the bare UNet at the same batches."""
     med = df.set_index("row")[stat]
     out = {"ours/bare_unet": med["ours"] / med["bare_unet"]}
     if "ours_noop_unet" in med:   # bare UNet time + the loop's own cost, over the bare UNet time
         out["ours/bare_unet from loop cost"] = 1 + (med["ours_noop_unet"] - med["bare_noop_unet"]) / med["bare_unet"]
-    for key in ("diffusers_all", "diffusers_vb1"):
-        if key in med:
-            out[f"ours/{key}"] = med["ours"] / med[key]
+    bare = [name for name in med.index if name == "bare_unet" or name.startswith(SWEEP_PREFIX)]
+    out["ours/fastest bare_unet schedule"] = med["ours"] / min(med[name] for name in bare)
+    theirs = [key for key in ("diffusers_all", "diffusers_vb1") if key in med]
+    for key in theirs:
+        out[f"ours/{key}"] = med["ours"] / med[key]
+    if theirs:
+        out["ours/best diffusers"] = med["ours"] / min(med[key] for key in theirs)
+    out["batch speed-up over loop"] = med["loop"] / med["batch"]
+    out["batch/bare_batch"] = med["batch"] / med["bare_batch"]
     return out
+
+
+GOALS = {"ours/bare_unet": OVERHEAD_GOAL, "ours/bare_unet from loop cost": OVERHEAD_GOAL,
+         "ours/fastest bare_unet schedule": FASTEST_GOAL, "ours/best diffusers": 1.0,
+         "batch/bare_batch": OVERHEAD_GOAL}
 
 
 # ---------------------------------------------------------------- printing
 
-COMPARE_COLUMNS = ["row", "what", "view_batch_size", "unet_calls", "unet_rows", "median_s", "min_s", "max_s",
-                   "ours_over"]
+COMPARE_COLUMNS = ["row", "what", "view_batch_size", "panoramas", "unet_calls", "unet_rows", "median_s", "min_s",
+                   "max_s", "panoramas_per_s", "ours_over"]
 
 
 def format_bench(df: pd.DataFrame) -> str:
@@ -379,7 +442,8 @@ def format_bench(df: pd.DataFrame) -> str:
     a = df.attrs
     lines = [f"gvcf bench: arch={a['arch']} dtype={a['dtype']} compile={a['compile']} "
              f"canvas {a['height']}x{a['width']} stride {a['stride']} ({a['views']} views), DDIM {a['steps']} steps, "
-             f"guidance {a['guidance_scale']}, median of {a['repeats']} after {WARMUP_RUNS} warm-up",
+             f"guidance {a['guidance_scale']}, median of {a['repeats']} after {WARMUP_RUNS} warm-up; "
+             f"auto view batch {a['auto_view_batch']}, canvas batch {a['canvas_batch']}",
              f"hardware: {a['device']} ({a['device_name']}), {a['cpu_threads']} CPU threads, torch {a['torch']}, "
              f"diffusers {a['diffusers']}",
              "all rows: prompt encoding included, VAE decode excluded (output_type='latent')"]
@@ -388,6 +452,6 @@ def format_bench(df: pd.DataFrame) -> str:
     lines.append(df[COMPARE_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     fastest = ratios(df, "min_s")
     for key, value in a["ratios"].items():
-        goal = f"  (goal <= {OVERHEAD_GOAL})" if key.startswith("ours/bare_unet") else ""
+        goal = f"  (goal <= {GOALS[key]})" if key in GOALS else ""
         lines.append(f"{key} = {value:.3f} (medians){goal};  {fastest[key]:.3f} (fastest runs)")
     return "\n".join(lines)

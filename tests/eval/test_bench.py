@@ -13,28 +13,45 @@ WIDTH, STRIDE = 1024, 384   # 512 x 1024 on the tiny64 model: 3 views of 512 px
 
 @pytest.fixture(scope="module")
 def table(tiny64):
-    return bench.run_bench("tiny64", steps=STEPS, repeats=1, width=WIDTH, stride=STRIDE, model=tiny64)
+    return bench.run_bench("tiny64", steps=STEPS, repeats=1, width=WIDTH, stride=STRIDE, model=tiny64,
+                           canvas_batch=CANVASES)
+
+
+CANVASES = 2   # the throughput rows denoise two panoramas per run
 
 
 def test_run_bench_rows_columns_and_times(table):
-    assert list(table["row"]) == list(bench.ROWS)
-    for column in ("median_s", "min_s", "max_s", "unet_calls", "unet_rows", "ours_over", "device_name", "torch"):
+    assert list(table["row"]) == list(bench.ROWS) + ["bare_vb1", "bare_vb2", "bare_vb3"]
+    for column in ("median_s", "min_s", "max_s", "unet_calls", "unet_rows", "ours_over", "device_name", "torch",
+                   "panoramas_per_s"):
         assert column in table.columns
     assert (table["median_s"] > 0).all()
     assert set(table.attrs["ratios"]) == {"ours/bare_unet", "ours/bare_unet from loop cost", "ours/diffusers_all",
-                                          "ours/diffusers_vb1"}
+                                          "ours/diffusers_vb1", "ours/fastest bare_unet schedule",
+                                          "ours/best diffusers", "batch speed-up over loop", "batch/bare_batch"}
     assert table.attrs["ratios"]["ours/bare_unet from loop cost"] >= 1.0   # the loop costs something, not much
-    assert "ours/bare_unet" in bench.format_bench(table)
+    r = table.set_index("row")
+    assert r.loc["batch", "panoramas_per_s"] == pytest.approx(CANVASES / r.loc["batch", "median_s"])
+    assert table.attrs["ratios"]["batch speed-up over loop"] == pytest.approx(r.loc["loop", "median_s"]
+                                                                               / r.loc["batch", "median_s"])
+    printed = bench.format_bench(table)
+    assert "ours/fastest bare_unet schedule" in printed and "(goal <= 1.02)" in printed and "batch" in printed
 
 
 def test_every_row_does_the_same_unet_work(table):
-    """views x steps view evaluations, x2 rows for the CFG batch; one call per step (all views) or per view (vb 1)."""
+    """views x steps view evaluations (x panoramas), x2 rows for the CFG batch; one call per step (all views fit one
+    auto-sized call here), per view (vb 1) or per batch of the sweep."""
     views = table.attrs["views"]
-    assert views == 3
-    assert (table["unet_rows"] == views * STEPS * bench.CFG_ROWS).all()
-    calls = table.set_index("row")["unet_calls"]
+    auto = table.attrs["auto_view_batch"]
+    assert views == 3 and auto >= views
+    r = table.set_index("row")
+    assert (r["unet_rows"] == views * STEPS * bench.CFG_ROWS * r["panoramas"]).all()
+    assert set(r.loc[["batch", "loop", "bare_batch"], "panoramas"]) == {CANVASES}
+    calls = r["unet_calls"]
     assert calls["bare_unet"] == calls["ours"] == calls["diffusers_all"] == calls["ours_noop_unet"] == STEPS
-    assert calls["diffusers_vb1"] == views * STEPS
+    assert calls["diffusers_vb1"] == calls["bare_vb1"] == views * STEPS and calls["bare_vb2"] == 2 * STEPS
+    per_step = -(-CANVASES * views // auto)   # generate_batch's calls: all panoramas' views in auto-sized batches
+    assert calls["batch"] == calls["bare_batch"] == per_step * STEPS and calls["loop"] == CANVASES * STEPS
 
 
 def test_bare_unet_without_cfg_counts_one_row_per_view(tiny64):
@@ -92,6 +109,8 @@ def test_time_runs_warms_up_counts_then_interleaves():
 
 
 def test_rows_are_a_table():
-    assert bench.ROWS == ("ours", "diffusers_vb1", "diffusers_all", "bare_unet", "ours_noop_unet", "bare_noop_unet")
+    assert bench.ROWS == ("ours", "diffusers_vb1", "diffusers_all", "bare_unet", "ours_noop_unet", "bare_noop_unet",
+                          "batch", "loop", "bare_batch")
+    assert bench.sweep_batches(9) == [1, 2, 4, 8, 9] and bench.sweep_batches(1) == [1] and bench.sweep_batches(4) == [1, 2, 4]
     assert all(row.runs in bench.RUNNERS for row in bench.BENCH_ROWS)
     assert list(bench.hardware_columns("cpu")) == list(bench.HARDWARE_COLUMNS)
