@@ -6,6 +6,7 @@ with warnings.catch_warnings():   # tqdm.auto warns on import in a Jupyter kerne
     import tqdm.auto  # noqa: F401
 
 from .engine.fusion import FUSIONS, FusionPlan, fuse
+from .eval import evidence
 from .engine.generate import GenerationResult, derive_seed, generate, generate_batch, generate_views
 from .engine.models import Model, load_model
 from .engine.samplers import make_sampler
@@ -14,7 +15,7 @@ from .engine.views import ViewLayout
 from .engine.weights import weight_map
 
 __all__ = [
-    "FUSIONS", "FusionPlan", "GenerationResult", "Model", "ViewLayout", "align_noise", "derive_seed", "fuse",
+    "FUSIONS", "FusionPlan", "GenerationResult", "Model", "ViewLayout", "align_noise", "derive_seed", "evidence", "fuse",
     "generate", "generate_batch", "generate_views", "load_model", "make_sampler", "slerp", "weight_map",
 ]
 __version__ = "0.1.0"
