@@ -16,10 +16,12 @@ SD2_BASE = "stabilityai/stable-diffusion-2-base"
 # Decode the whole canvas at once up to this many native view areas; tile beyond (bounded memory).
 WHOLE_DECODE_VIEWS = 8
 # The UNet call that ran fastest per latent pixel, as UNet rows (views, doubled by classifier-free guidance) x latent
-# pixels per view, by device type (`gvcf bench` prints the schedules side by side). CPU, measured on a 2-core EPYC
-# with 2 threads: the bundled model (16 x 16 latents) at 144 rows/call, 7.7 ms per view against 13.5 at 18 rows
-# and 11.2 at 288 rows; SD-geometry tiny64 (64 x 64) fastest at 2-4 rows. CUDA: not measured here (no GPU lent);
-# a GPU wants the largest call that fits, bounded so that Stable Diffusion 2 at float16 stays within ~10 GB.
+# pixels per view, by device type. CPU, measured on a 2-core EPYC with 2 threads (medians of 5 interleaved rounds):
+# the bundled model (16 x 16 latents) costs 28.8 ms per view at 9 views per call, 23.5 at 18, 21.7 at 36, 22.7 at 72
+# and 22.5 at 144, a plateau from ~18k row-pixels on; the budget sits in it (72 views). SD-geometry tiny64 (64 x 64
+# latents, 4 views per call under this budget): 1, 2, 4, 8 and 9 views per call all within the run-to-run spread
+# (`gvcf bench`). CUDA: not measured (no GPU was lent to this project's sessions); a GPU wants large calls, and the
+# bound is 32 Stable Diffusion 2 views (64 rows of 64 x 64) per call. Pass view_batch_size to override.
 UNET_CALL_PIXELS = {"cpu": 36_864, "cuda": 262_144}
 DEFAULT_CALL_PIXELS = UNET_CALL_PIXELS["cpu"]
 

@@ -348,12 +348,12 @@ def save_named_features(path: Path, store: dict[str, np.ndarray]) -> None:
                     features=np.concatenate([store[k] for k in keys]) if keys else np.zeros((0, 2048), np.float32))
 
 
-def folder_features(folder: str | os.PathLike, extractor=None, mode: str = "clean", batch_size: int = 64,
+def folder_features(folder: str | os.PathLike, extractor=None, mode: str = "clean", batch_size: int | None = None,
                     rank: int = 0, world_size: int = 1) -> np.ndarray:
     """Inception features ("clean" or "pytorch_fid") of every image in a folder, streamed in batches and cached
     next to the images by file name, so only new files are embedded. Each rank computes its shard into its own
     file; rank 0 (or a single process) joins them."""
-    from .inception import InceptionFeatures
+    from .inception import DEFAULT_BATCH_SIZE, InceptionFeatures
 
     folder = Path(folder)
     files = list(iter_image_files(folder))
@@ -366,7 +366,7 @@ def folder_features(folder: str | os.PathLike, extractor=None, mode: str = "clea
     store = {**known, **load_named_features(part_name(rank))}
     todo = [f for f in mine if f.name not in store]
     if todo:
-        extractor = extractor or InceptionFeatures(batch_size=batch_size)
+        extractor = extractor or InceptionFeatures(batch_size=batch_size or DEFAULT_BATCH_SIZE)
         feats = extractor([str(f) for f in todo], mode=mode)   # loads and embeds one batch at a time
         part = {f.name: store[f.name] for f in mine if f.name in store}
         part.update({f.name: feats[i:i + 1] for i, f in enumerate(todo)})

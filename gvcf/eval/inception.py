@@ -30,7 +30,10 @@ from ..engine.stages import stage
 
 INCEPTION_SIZE = 299
 FEATURE_DIM = 2048
-DEFAULT_BATCH_SIZE = 32
+# Images per network call. Measured on a 2-core EPYC (8 bundled-model panoramas, 56 tiles, clean features): 209 ms per
+# tile at 8, 226 at 16, 236 at 32, 247 at 64, with bit-identical features at every size; channels_last was 25%
+# faster but changes the features (max |diff| 5e-6), and torch.jit.freeze gave nothing, so neither is used.
+DEFAULT_BATCH_SIZE = 8
 UINT8_MAX = 255.0
 CLEAN_CENTER = 128.0  # clean-fid: x2 = (x - 128) / 128, range [-1, 0.9921875]
 MODES = ("clean", "pytorch_fid")
