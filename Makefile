@@ -2,6 +2,7 @@
 #   make book          run the chapters (profile "book", bundled model, CPU) and build _build/html
 #   make test          unit tests + the notebooks under nbval (smoke defaults); what CI runs
 #   make smoke-book    the whole book with the smoke profile (minutes; checks the plumbing)
+#   make book PROFILE=gpu     the bundled model on a CUDA GPU, with the samples the claims need
 #   make book PROFILE=paper   the paper's protocol (Stable Diffusion 2, CUDA; days of GPU time)
 #   make clean         build products only;  make clean-results  also the cached images and features
 
@@ -21,7 +22,7 @@ export OMP_WAIT_POLICY := PASSIVE
 .PHONY: help venv test book smoke-book check clean clean-results
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 

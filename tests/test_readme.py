@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gvcf.paper import claims as C
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 BIN = Path(sys.executable).parent
@@ -66,6 +68,8 @@ RUNS = {
     "make smoke-book": "nbval runs every notebook at the smoke defaults in `make test`",
     "make book PROFILE=paper": "tests/book/test_profiles.py runs every chapter under the paper profile on a stand-in "
                                "model",
+    "make book PROFILE=gpu": "tests/book/test_profiles.py runs every chapter under the gpu profile on a stand-in model "
+                             "(on CPU: no GPU is lent to CI)",
     "make clean": "run", "make clean-results": "run",
     GENERATE: "run", "gvcf bench": "run", CHAPTER: "run", SD2_CHAPTER: "fails cleanly",
     BOOK_RERUN: "run", BOOK_PARAMS: "run", "python -m gvcf.engine.assets": "run",
@@ -152,7 +156,7 @@ def test_dataset_generate_crop_reference_evaluate(home):
     ok(sh(home, DATASET[2].replace("data/configs/cpu-reference.yaml",
                                    shrunk_config(home, "cpu-reference", n_per_prompt=2, steps=3))))
     row = json.loads(ok(sh(home, DATASET[3])).stdout)
-    assert row["n_generated"] == 14 and row["n_reference"] == 4 and row["fid"] > 0 and row["clip"] is None
+    assert row["n_tiles"] == 14 and row["n_reference"] == 4 and row["fid"] > 0 and row["clip"] is None
 
 
 def test_train_embedded_and_retrain_stale(home):
@@ -213,15 +217,17 @@ def test_book_params(home):
 # ----------------------------------------------------------------------------- facts the README states
 
 TALLY = ROOT / "book" / "tally.json"
-VERDICTS = ("holds", "does not hold", "not checked")
-TALLY_SENTENCE = re.compile(r"Of the paper's \*\*(\d+)\*\* claims .*?\*\*(\d+) holds?\*\*, \*\*(\d+) (?:does|do) not "
-                            r"hold\*\* and \*\*(\d+) (?:is|are) not\s+checked\*\*", flags=re.S)
+VERDICTS = C.VERDICTS
+TALLY_SENTENCE = re.compile(r"Of the paper's \*\*(\d+)\*\* claims .*?\*\*(\d+) holds?\*\*, \*\*(\d+) reversed\*\*, "
+                            r"\*\*(\d+) inconclusive\*\* and\s+\*\*(\d+) (?:is|are) not\s+checked\*\*", flags=re.S)
 
 
 def test_the_readme_tally_is_book_tally_json():
     """The README's one sentence on how many of the paper's claims hold is the book's own count (book/tally.json,
-    written by `python -m gvcf.book run --profile book`)."""
+    written by `python -m gvcf.book run --profile book`, with the intro's table of every claim, book/claims.md)."""
     import json
+
+    from gvcf.book import render
 
     tally = json.loads(TALLY.read_text())
     assert tally["profile"] == "book"
@@ -229,12 +235,12 @@ def test_the_readme_tally_is_book_tally_json():
     assert per and set(per) <= {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}, sorted(per)
     for verdict in VERDICTS:
         assert tally[verdict] == sum(c[verdict] for c in per.values()), verdict
-    assert tally["total"] == sum(tally[v] for v in VERDICTS)
+    assert tally["total"] == sum(tally[v] for v in VERDICTS) == len(tally["claims"])
+    assert (ROOT / "book" / "claims.md").read_text() == render.claims_table(tally)
     found = TALLY_SENTENCE.findall(README.read_text())
-    assert len(found) == 1, "the README states the tally once, as 'Of the paper's **N** claims ... **H hold** ...'"
-    total, holds, not_holds, not_checked = map(int, found[0])
-    assert (total, holds, not_holds, not_checked) == (tally["total"], tally["holds"], tally["does not hold"],
-                                                      tally["not checked"])
+    assert len(found) == 1, ("the README states the tally once, as 'Of the paper's **N** claims ... **H hold**, "
+                             "**R reversed**, **I inconclusive** and **C are not checked**'")
+    assert tuple(map(int, found[0])) == (tally["total"], *(tally[v] for v in VERDICTS))
 
 
 def _layout_modules() -> set[str]:

@@ -121,19 +121,55 @@ def view_shares(S):
 
 @stage("plotting")
 def over_strides(S, sets: dict, prompt: str):
-    """Fig. 4: the first panorama of MD and GF at each stride, view edges marked."""
+    """Fig. 4: one panorama of `prompt` with MD and GF at each stride (the same initial noise), view edges marked."""
     from ..paper.constants import PAPER_VIEW
-    from ..paper.experiments import images
+    from ..paper.experiments import image_of
     from ..paper.tables import fraction_label
 
     rows, labels, seams = [], [], []
     for s, pair in sets.items():
         for f, cfg in pair.items():
-            rows.append(images(cfg, limit=1)[0])
+            rows.append(image_of(cfg, prompt))
             labels.append(f"{f}, stride {s} px ({fraction_label(s / S.native)} of a view; the paper's "
                           f"{round(s / S.native * PAPER_VIEW)} px)")
             seams.append(S.seams(s))
     return _show(show_panoramas(rows, labels, seams, title=f'Fig. 4: MD vs GF over strides, DDIM, "{prompt}"'))
+
+
+CROP_VIEWS = 1.5    # a seam crop is 1.5 views wide, centred on the gap between two view edges
+CROP_ZOOM = 4       # and enlarged 4x (nearest neighbour: the pixels as they are)
+
+
+@stage("plotting")
+def seam_crops(S, pair: dict, prompt: str, stride: int):
+    """Fig. 4, enlarged: the same panorama with MD and GF side by side, cropped around two view edges (marked) in
+    the middle of the canvas, with each panorama's seam score (1 = no jump at the edges) under it."""
+    import matplotlib.pyplot as plt
+
+    from ..eval import metrics
+    from ..paper.experiments import image_of
+
+    seams = S.seams(stride)
+    middle = len(seams) // 2
+    pairs = [(seams[middle - 1], seams[middle])] if len(seams) >= 2 else [(seams[0], seams[0])]
+    left, right = pairs[0]
+    half = round(CROP_VIEWS * S.native / 2)
+    centre = (left + right) // 2
+    lo, hi = max(0, centre - half), min(S.width, centre + half)
+    fig, axes = plt.subplots(1, len(pair), figsize=(6 * len(pair), 6 * S.height / (hi - lo) + 0.8), squeeze=False)
+    for ax, (name, cfg) in zip(axes[0], pair.items()):
+        im = load_image(image_of(cfg, prompt))
+        crop = np.repeat(np.repeat(im[:, lo:hi], CROP_ZOOM, 0), CROP_ZOOM, 1)
+        ax.imshow(crop, interpolation="nearest")
+        for edge in (left, right):
+            ax.axvline((edge - lo) * CROP_ZOOM - 0.5, color="red", linewidth=0.8, alpha=0.6)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{name}: columns {lo}-{hi}, x{CROP_ZOOM}", fontsize=10)
+        ax.set_xlabel(f"seam score of this panorama {metrics.seam_score(im, seams):.3f}", fontsize=10)
+    fig.suptitle(f'View edges at columns {left} and {right} (red), stride {stride} px, "{prompt}"', fontsize=11)
+    fig.tight_layout()
+    return _show(fig)
 
 
 @stage("plotting")
@@ -195,6 +231,31 @@ def against_alpha(ours: pd.DataFrame):
         ax.set_ylabel(label)
         ax.legend()
     fig.suptitle("Fig. 5: quality and diversity against alpha (DDIM)")
+    plt.tight_layout()
+    return _show(fig)
+
+
+CALIBRATION_LABELS = {"alpha": "Style Alignment strength alpha", "sync_weight": "SyncDiffusion weight"}
+
+
+@stage("plotting")
+def calibration(calibrations: dict):
+    """SSIM to MD against each knob (gvcf.paper.experiments.calibrate), the paper's SSIM and the calibrated value."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(calibrations), figsize=(5 * len(calibrations), 3.6), squeeze=False)
+    for ax, (knob, c) in zip(axes[0], calibrations.items()):
+        ax.plot(c.values, c.ssim, marker="o", label=f"this model (n = {c.n} panoramas each)")
+        ax.axhline(c.target, color="grey", linestyle="--", label=f"the paper's SSIM {c.target:.2f}")
+        ax.axvline(c.value, color="red", linewidth=0.8, label=f"calibrated: {c.value:g}" +
+                   ("" if c.reached else " (not reached)"))
+        if knob == "sync_weight":
+            ax.set_xscale("log")
+        ax.set_xlabel(CALIBRATION_LABELS.get(knob, knob))
+        ax.set_ylabel("SSIM to MD (same noise)")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=8)
+    fig.suptitle("How strongly each knob changes this model's panoramas")
     plt.tight_layout()
     return _show(fig)
 

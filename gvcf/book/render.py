@@ -9,8 +9,9 @@ notebooks/ stays plain, as users run it under nbval):
   the notebook, left off the page) and one short markdown table of this build's settings (profile, and every
   parameter with its effective value) is put where they were.
 
-:func:`count_verdicts` counts the claim verdicts a chapter displayed (gvcf.paper.claims.Claim.markdown: lines
-``- <text>: **holds**`` / ``**does not hold**`` / ``**not checked**``); :func:`tally` adds them up over chapters.
+:func:`claim_lines` reads the claim lines a chapter displayed (gvcf.paper.claims.Checked.markdown: ``- <claim>:
+**<verdict>** (<detail>)``, a verdict of gvcf.paper.claims.VERDICTS); :func:`count_verdicts` counts them,
+:func:`tally` adds them up over chapters and :func:`claims_table` makes the whole book's table for its intro page.
 """
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ import json
 import re
 from pathlib import Path
 
+from ..paper.claims import VERDICTS, counts_text
+
 HIDE_INPUT = "hide-input"
 REMOVE_CELL = "remove-cell"
 SETTINGS_TAG = "gvcf-settings"          # the inserted markdown cell's tag, and the class of its <div> in the HTML
 SETTINGS_CLASS = SETTINGS_TAG
 PARAMETER_TAGS = ("parameters", "injected-parameters")
-VERDICTS = ("holds", "does not hold", "not checked")
-VERDICT_LINE = re.compile(r"^\s*[-*]\s+.+?:\s+\*\*(holds|does not hold|not checked)\*\*(?:\s+\(.*\))?\s*$")
+VERDICT_LINE = re.compile(r"^\s*[-*]\s+(?P<claim>.+?):\s+\*\*(?P<verdict>" + "|".join(VERDICTS)
+                          + r")\*\*(?:\s+\((?P<detail>.*)\))?\s*$")
 MAX_VALUE = 60                          # characters of a value shown in the settings table
 
 
@@ -164,34 +167,58 @@ def _markdown_outputs(nb):
                     yield "".join(text) if isinstance(text, list) else text
 
 
-def count_verdicts(nb) -> dict[str, int]:
-    """{"holds": n, "does not hold": n, "not checked": n}: the claim lines a chapter displayed as markdown."""
-    counts = dict.fromkeys(VERDICTS, 0)
+def claim_lines(nb) -> list[dict]:
+    """[{"claim", "verdict", "detail"}]: the claim lines a chapter displayed as markdown, in order."""
+    out = []
     for text in _markdown_outputs(nb):
         for line in text.splitlines():
             m = VERDICT_LINE.match(line)
             if m:
-                counts[m.group(1)] += 1
-    return counts
+                out.append({"claim": m["claim"], "verdict": m["verdict"], "detail": m["detail"] or ""})
+    return out
+
+
+def count_verdicts(nb) -> dict[str, int]:
+    """{verdict: n} for every verdict of VERDICTS: the claim lines a chapter displayed as markdown."""
+    lines = claim_lines(nb)
+    return {v: sum(line["verdict"] == v for line in lines) for v in VERDICTS}
 
 
 def tally(chapters: dict[str, object], profile: str) -> dict:
-    """{"profile", "holds", "does not hold", "not checked", "total", "chapters": {stem: counts}} over chapters
-    {stem: an executed notebook (a path or a NotebookNode)}."""
+    """{"profile", <each verdict>: n, "total", "chapters": {stem: counts}, "claims": [{"chapter", "claim",
+    "verdict", "detail"}]} over chapters {stem: an executed notebook (a path or a NotebookNode)}."""
     import nbformat
 
-    per = {}
+    per, rows = {}, []
     for stem, nb in chapters.items():
         if isinstance(nb, (str, Path)):
             nb = nbformat.read(str(nb), as_version=4)
-        per[stem] = count_verdicts(nb)
+        lines = claim_lines(nb)
+        per[stem] = {v: sum(line["verdict"] == v for line in lines) for v in VERDICTS}
+        rows += [{"chapter": stem, **line} for line in lines]
     out = {"profile": profile, **{v: sum(c[v] for c in per.values()) for v in VERDICTS}}
     out["total"] = sum(out[v] for v in VERDICTS)
     out["chapters"] = per
+    out["claims"] = rows
     return out
 
 
 def tally_line(t: dict) -> str:
-    """One line for the log: "claims (profile book): 12 hold, 3 do not hold, 2 not checked, of 17 in 5 chapter(s)"."""
-    return (f"claims (profile {t['profile']}): {t['holds']} hold, {t['does not hold']} do not hold, "
-            f"{t['not checked']} not checked, of {t['total']} in {len(t['chapters'])} chapter(s)")
+    """One line for the log: "claims (profile book): 3 hold, 1 reversed, 12 inconclusive, 2 not checked, of 18 in 5
+    chapter(s)"."""
+    return f"claims (profile {t['profile']}): {counts_text(t)}, of {t['total']} in {len(t['chapters'])} chapter(s)"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def claims_table(t: dict) -> str:
+    """The whole book's claims as one markdown table (chapter, claim, verdict, this run's interval and the paper's
+    value), headed by the tally: the intro page includes it (book/claims.md)."""
+    counts = counts_text(t, bold=True)
+    rows = [f"| {{doc}}`chapters/{r['chapter']}` | {_cell(r['claim'])} | **{r['verdict']}** | {_cell(r['detail'])} |"
+            for r in t.get("claims", [])]
+    return "\n".join([f"Of the paper's {t['total']} claims checked by the `{t['profile']}` profile: {counts}.", "",
+                      "| chapter | claim | verdict | this run (95% interval, n) and the paper |", "|---|---|---|---|",
+                      *rows, ""])

@@ -19,7 +19,7 @@ Output is written to ``<stem>.partial.ipynb`` and renamed when the notebook has 
 The executed copy is then prepared for the page (gvcf.book.render): code cells folded (``hide-input``), the
 parameters cells left off (``remove-cell``) and a table of the build's settings put in their place. At the end the
 claim verdicts of the executed chapters are counted and printed; under the profile ``book`` they are also written to
-``book/tally.json``. ``check`` reports a chapter page whose code is shown unfolded or that lacks the settings table.
+``book/tally.json``, and every claim line to the table the intro page includes (``book/claims.md``). ``check`` reports a chapter page whose code is shown unfolded or that lacks the settings table.
 """
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ STAGES_SUFFIX = ".stages.jsonl"             # the chapter kernel's stage log (gv
 PARTIAL_SUFFIX = ".partial.ipynb"
 TALLY_PROFILE = "book"                       # only the published book's run writes the tally (as chapter 1's figure)
 TALLY_PATH = Path("book") / "tally.json"
+CLAIMS_TABLE_PATH = Path("book") / "claims.md"   # the whole book's claims, included by the intro page
 
 
 # ----------------------------------------------------------------------------- profiles and parameters
@@ -354,7 +355,8 @@ def _present(notebook: Path, stem: str, profile: str, params: dict) -> None:
 
 def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -> dict | None:
     """Count the claim verdicts of the executed chapters in `out` made under `profile` (their records say so),
-    print the tally, and under the profile named `book` write it to book/tally.json (atomically). Returns it, or
+    print the tally, and under the profile named `book` write it to book/tally.json and the intro's table of every
+    claim to book/claims.md (each atomically). Returns it, or
     None when no chapter of this profile is there."""
 
     chapters, other = {}, []
@@ -382,10 +384,11 @@ def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -
     if profile == TALLY_PROFILE:
         from ..eval.cache import write_atomic
 
-        path = Path(root) / TALLY_PATH
+        path, table = Path(root) / TALLY_PATH, Path(root) / CLAIMS_TABLE_PATH
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, (json.dumps(tally, indent=1) + "\n").encode())
-        print(f"[gvcf.book] claim tally -> {path}", file=sys.stderr)
+        write_atomic(path, (json.dumps(tally, indent=1, ensure_ascii=False) + "\n").encode())
+        write_atomic(table, render.claims_table(tally).encode())
+        print(f"[gvcf.book] claim tally -> {path}, {table}", file=sys.stderr)
     return tally
 
 

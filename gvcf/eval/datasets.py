@@ -395,16 +395,15 @@ def save_npz_atomic(path: Path, **arrays) -> None:
 
 
 def evaluate_folders(generated: str | os.PathLike, reference: str | os.PathLike) -> dict:
-    """The paper's metric row (FID, KID, GIQA-QS, GIQA-DS; CLIP None) for two folders of tiles, streamed."""
+    """The paper's metric row (metrics.METRIC_ROW, as the book's: FID, KID x 10^3, GIQA-QS, GIQA-DS, CLIP None, the
+    set sizes) for two folders of tiles, streamed."""
     from . import metrics
 
     feats = {(name, mode): folder_features(folder, mode=mode) for name, folder in (("gen", generated), ("ref", reference))
              for mode in ("clean", "pytorch_fid")}
-    k = min(metrics.GIQA_K, len(feats["gen", "clean"]), len(feats["ref", "clean"]))
     row = metrics.scores(feats["gen", "clean"], feats["ref", "clean"], feats["gen", "pytorch_fid"],
-                         feats["ref", "pytorch_fid"], giqa_k=k)
-    return row | dict(clip=None, clip_note=metrics.CLIP_UNAVAILABLE, giqa_k=k, n_generated=len(feats["gen", "clean"]),
-                      n_reference=len(feats["ref", "clean"]))
+                         feats["ref", "pytorch_fid"]) | dict(clip=None, clip_note=metrics.CLIP_UNAVAILABLE)
+    return {k: row[k] for k in metrics.METRIC_ROW}
 
 
 def _sidecar_identity(path: Path) -> dict | None:

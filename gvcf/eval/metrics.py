@@ -20,6 +20,8 @@ from skimage.metrics import structural_similarity
 from gvcf.engine.archs import SD2_NATIVE_SIZE
 from gvcf.eval.inception import load_image
 
+KID_SCALE = 1e3  # the paper reports KID x 10^3: the row's kid_e3
+METRIC_ROW = ("fid", "kid_e3", "giqa_qs", "giqa_ds", "clip", "clip_note", "n_tiles", "n_reference", "giqa_k")
 KID_NUM_SUBSETS = 100  # clean-fid kernel_distance defaults
 KID_MAX_SUBSET_SIZE = 1000
 # KNN-GIQA as run by the paper's eval/eval_giqa.py (``--K`` default 3500) and eval/GIQA/knn_score.py
@@ -255,7 +257,8 @@ def clip_score(images, prompts, model_name: str = CLIP_MODEL, weights: str | os.
 
 def evaluate(gen_images, ref_images, prompts=None, features: Callable | None = None,
              giqa_k: int = GIQA_K, seed: int = 0, device: str | torch.device = "cpu") -> dict:
-    """FID, KID, GIQA-QS, GIQA-DS and CLIP (None, with ``clip_note``, when unavailable).
+    """The metric row (METRIC_ROW: FID, KID x 10^3, GIQA-QS, GIQA-DS, CLIP: None with ``clip_note`` when
+    unavailable, and the set sizes) of two lists of images.
 
     ``features`` is an ``InceptionFeatures`` (built on ``device`` if None): "clean" features for
     FID/KID, "pytorch_fid" features for GIQA as in the paper's scripts."""
@@ -273,14 +276,19 @@ def evaluate(gen_images, ref_images, prompts=None, features: Callable | None = N
                     features(gen_images, mode="pytorch_fid"), features(ref_images, mode="pytorch_fid"),
                     giqa_k=giqa_k, seed=seed, device=device)
     result["clip"] = clip_score(gen_images, prompts, device=device) if prompts is not None else None
-    if result["clip"] is None:
-        result["clip_note"] = CLIP_UNAVAILABLE if prompts is not None else "no prompts given"
-    return result
+    result["clip_note"] = "" if result["clip"] is not None else \
+        CLIP_UNAVAILABLE if prompts is not None else "no prompts given"
+    return {k: result[k] for k in METRIC_ROW}
 
 
-def scores(gen_clean, ref_clean, gen_giqa, ref_giqa, giqa_k: int = GIQA_K, seed: int = 0,
+def scores(gen_clean, ref_clean, gen_giqa, ref_giqa, giqa_k: int | None = None, seed: int = 0,
            device: str | torch.device = "cpu") -> dict:
-    """The paper's metric row from features: FID and KID on clean-fid features (reference first, as the
-    paper's eval_fid_kid.py calls clean-fid), GIQA-QS/DS on pytorch-fid-style features (its GIQA scripts)."""
-    return {"fid": fid(ref_clean, gen_clean), "kid": kid(ref_clean, gen_clean, seed=seed),
-            "giqa_qs": giqa_qs(gen_giqa, ref_giqa, giqa_k, device), "giqa_ds": giqa_ds(gen_giqa, ref_giqa, giqa_k, device)}
+    """The paper's metric row from features, every key of METRIC_ROW but CLIP's: FID and KID x 10^3 on clean-fid
+    features (reference first, as the paper's eval_fid_kid.py calls clean-fid), GIQA-QS/DS on pytorch-fid-style
+    features (its GIQA scripts) with K = giqa_k (default: min(GIQA_K, both sizes)), and the set sizes. The book
+    (gvcf.paper.experiments.metric_row), `gvcf dataset evaluate` and evaluate() all build their rows here."""
+    n_gen, n_ref = len(gen_clean), len(ref_clean)
+    k = min(GIQA_K, n_gen, n_ref) if giqa_k is None else giqa_k
+    return {"fid": fid(ref_clean, gen_clean), "kid_e3": KID_SCALE * kid(ref_clean, gen_clean, seed=seed),
+            "giqa_qs": giqa_qs(gen_giqa, ref_giqa, k, device), "giqa_ds": giqa_ds(gen_giqa, ref_giqa, k, device),
+            "n_tiles": n_gen, "n_reference": n_ref, "giqa_k": k}

@@ -1,261 +1,331 @@
-"""The paper's claims, checked on this run's tables."""
+"""The paper's claims (data/paper/claims.yml), checked on a chapter's per-panorama results with gvcf.evidence.
+
+    R = E.results(S, {("GF",): gf_set, ("MD",): md_set}, keys=("method",), reference=ref)
+    display(Markdown(claims_text(["Table 2"], R)))      # a tally line, then one line per claim
+
+Each claim states the sign of one effect (KINDS: a difference, a slope, a ratio ...) computed from this run's sets;
+check() gives the effect with its bootstrap interval over panoramas (the sets share their seeds, so the panoramas of
+seed k are resampled together: a paired design) and one of VERDICTS: holds, reversed, inconclusive, or not checked
+(with the reason: no CLIP weights, a set this run did not make, fewer than 2 panoramas). The paper's own value of the
+effect comes from its table (data/paper/*.csv) through the same sides, never from a number typed here.
+"""
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from ..engine.stages import stage
+from ..eval import evidence
+from ..eval.metrics import CLIP_UNAVAILABLE
+from ..eval.results import PanoramaSet, Results
 from .constants import PAPER_VIEW
-from .experiments import ssim_pairs
-from .tables import LOWER_IS_BETTER, SHORT_LABELS, _lookup, _num, _value, fraction_label, paper_table
+from .tables import LOWER_IS_BETTER, PAPER_DIR, SHORT_LABELS, fraction_label, paper_table
 
-# ============================================================================ the paper's claims
+CLAIMS_FILE = PAPER_DIR / "claims.yml"
+NOT_CHECKED = "not checked"
+VERDICTS = (*evidence.VERDICTS, NOT_CHECKED)
+CLAIM_BOOT = 1000          # bootstrap draws per claim: the 2.5% and 97.5% quantiles from 25 draws beyond each
+MIN_PANORAMAS = evidence.MIN_ITEMS
+
+
+# ============================================================================ the claims, as data
 
 @dataclass(frozen=True)
 class Claim:
-    """A statement of the paper, checked on this run: holds True / False, or None when it cannot be checked."""
+    """One statement of the paper (see data/paper/claims.yml for the fields)."""
 
+    source: str
     text: str
-    holds: bool | None
-    ours: str = ""
-    paper: str = ""
+    kind: str
+    metric: str
+    a: dict
+    expect: str
+    b: object = None            # a dict, or a tuple of dicts (kind "extreme")
+    x: str | None = None
+    at: tuple | None = None
+    threshold: float | None = None
+    margin: float = 0.0
+    paper: str | None = None
+    note: str = ""
 
-    def markdown(self) -> str:
-        verdict = {True: "**holds**", False: "**does not hold**", None: "**not checked**"}[self.holds]
-        detail = "; ".join(s for s in (f"this run: {self.ours}" if self.ours else "",
-                                      f"paper: {self.paper}" if self.paper else "") if s)
-        return f"- {self.text}: {verdict}" + (f" ({detail})" if detail else "")
-
-
-def _better(a, b, lower: bool) -> bool | None:
-    a, b = _num(a), _num(b)
-    if math.isnan(a) or math.isnan(b):
-        return None
-    return bool(a < b) if lower else bool(a > b)
-
-
-def _pair_claim(text, a, b, lower, pa=None, pb=None, digits: int | str = 2) -> Claim:
-    spec = digits if isinstance(digits, str) else f".{digits}f"
-    fmt = lambda v: "n/a" if math.isnan(_num(v)) else format(_num(v), spec)  # noqa: E731
-    return Claim(text, _better(a, b, lower), f"{fmt(a)} vs {fmt(b)}",
-                 f"{fmt(pa)} vs {fmt(pb)}" if pa is not None else "")
+    @property
+    def direction(self) -> str:
+        """expect with better / worse resolved by the metric's direction (lower, higher or within)."""
+        if self.expect in ("better", "worse"):
+            lower = LOWER_IS_BETTER[self.metric]
+            return "lower" if lower == (self.expect == "better") else "higher"
+        return self.expect
 
 
-def _slope(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = ~np.isnan(y)
-    if ok.sum() < 2 or np.ptp(x[ok]) == 0:
-        return math.nan
-    return float(np.polyfit(x[ok], y[ok], 1)[0])
+def _label(name: str, value) -> str:
+    if name == "stride_fraction":
+        return fraction_label(float(value))
+    if name == "metric":
+        return SHORT_LABELS.get(value, value)
+    return str(value)
 
 
-def _table1(ours: pd.DataFrame, native: int | None) -> list[Claim]:
-    """Table 1: GF against MD at each stride, FID against the stride, CLIP."""
-    out: list[Claim] = []
-    paper = paper_table("table1")
-    ours = ours.copy()
-    ours["frac"] = ours["stride_fraction"] if "stride_fraction" in ours else ours["stride"] / native
-    for frac in sorted(ours["frac"].unique()):
-        px = int(_value(ours, "stride", frac=frac)) if "stride" in ours else round(frac * native)
-        pstride = round(frac * PAPER_VIEW)
-        for col in ("fid", "kid_e3", "giqa_qs", "giqa_ds"):
-            lower = LOWER_IS_BETTER[col]
-            op = "<" if lower else ">"
-            out.append(_pair_claim(
-                f"GF {op} MD in {SHORT_LABELS[col]} at stride {fraction_label(frac)} "
-                f"(paper {pstride} px, here {px} px)",
-                _value(ours, col, frac=frac, fusion="GF"), _value(ours, col, frac=frac, fusion="MD"), lower,
-                _value(paper, col, stride=pstride, fusion="GF"), _value(paper, col, stride=pstride, fusion="MD"),
-                digits=".4g" if col.startswith("giqa") else 2))
-    fracs = sorted(ours["frac"].unique())
-    if len(fracs) >= 2:
-        for fusion in ("MD", "GF"):
-            vals = [_value(ours, "fid", frac=f, fusion=fusion) for f in fracs]
-            pvals = [_value(paper, "fid", stride=round(f * PAPER_VIEW), fusion=fusion) for f in fracs]
-            holds = None if any(math.isnan(v) for v in vals) else all(a > b for a, b in zip(vals, vals[1:]))
-            out.append(Claim(f"{fusion}'s FID falls as the stride grows ({' → '.join(map(fraction_label, fracs))} "
-                             f"of a view)", holds, " → ".join(f"{v:.2f}" for v in vals),
-                             " → ".join("n/a" if math.isnan(v) else f"{v:.2f}" for v in pvals)))
-    clip_md = [_value(ours, "clip", frac=f, fusion="MD") for f in fracs]
-    clip_gf = [_value(ours, "clip", frac=f, fusion="GF") for f in fracs]
-    pairs = [(a, b) for a, b in zip(clip_md, clip_gf) if not (math.isnan(a) or math.isnan(b))]
-    out.append(Claim("MD has the better CLIP score (the paper: at 2 of its 3 strides)",
-                     None if not pairs else sum(a > b for a, b in pairs) * 2 > len(pairs),
-                     "CLIP n/a (no CLIP weights)" if not pairs else
-                     f"MD ahead at {sum(a > b for a, b in pairs)} of {len(pairs)} strides", "MD ahead at 2 of 3"))
+def _fill(template, values: dict):
+    """A template with its {name} placeholders filled: a string that is one placeholder becomes the value itself."""
+    if isinstance(template, dict):
+        return {k: _fill(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return tuple(_fill(v, values) for v in template)
+    if isinstance(template, str):
+        if template.startswith("{") and template.endswith("}") and template[1:-1] in values:
+            return values[template[1:-1]]
+        return template.format(**values) if "{" in template else template
+    return template
+
+
+def _bindings(block) -> list[dict]:
+    """A `for` block: a list of {name: value} rows, or {name: [values]} (every combination)."""
+    if block is None:
+        return [{}]
+    if isinstance(block, list):
+        return [dict(row) for row in block]
+    names = list(block)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(block[n] for n in names))]
+
+
+def parse_claims(entries: list[dict]) -> list[Claim]:
+    """The claims of a claims.yml list, every `for` row expanded; bad entries are ValueErrors naming the field."""
+    fields = set(Claim.__dataclass_fields__)
+    out = []
+    for i, entry in enumerate(entries):
+        unknown = set(entry) - fields - {"for"}
+        if unknown:
+            raise ValueError(f"claim {i} ({entry.get('text', '?')!r}): unknown field(s) {sorted(unknown)}")
+        for values in _bindings(entry.get("for")):
+            labels = {k: _label(k, v) for k, v in values.items()}
+            body = {k: _fill(v, values) for k, v in entry.items() if k not in ("for", "text")}
+            body["text"] = entry["text"].format(**labels)
+            body["at"] = tuple(body["at"]) if body.get("at") is not None else None
+            claim = Claim(**body)
+            if claim.kind not in KINDS:
+                raise ValueError(f"claim {claim.text!r}: kind must be one of {sorted(KINDS)}, got {claim.kind!r}")
+            if claim.direction not in evidence.EXPECT:
+                raise ValueError(f"claim {claim.text!r}: expect must be one of {evidence.EXPECT} or better / worse")
+            out.append(claim)
     return out
 
 
-def _table2(ours: pd.DataFrame, native: int | None) -> list[Claim]:
-    """Table 2: VCF against the DDIM methods, GF and Style Alignment, the best method."""
-    out: list[Claim] = []
-    paper = paper_table("table2")
-    g = lambda name, col="fid", df=ours: _value(df, col, method=name)  # noqa: E731
-    ddim = [m for m in ("MD", "Sync", "GF", "MD+SA0.4", "GF+SA0.4")]
-    best_ddim = np.nanmin([g(m) for m in ddim]) if any(not math.isnan(g(m)) for m in ddim) else math.nan
-    pbest_ddim = min(g(m, df=paper) for m in ddim)
-    out.append(_pair_claim("VCF (DDPM) has a lower FID than every DDIM method", g("VCF"), best_ddim, True,
-                           g("VCF", df=paper), pbest_ddim))
-    for a, b in (("VCF+GF", "VCF"), ("GF", "MD")):
-        for col in ("fid", "kid_e3"):
-            out.append(_pair_claim(f"{a} < {b} in {SHORT_LABELS[col]}", g(a, col), g(b, col), True,
-                                   g(a, col, paper), g(b, col, paper)))
-    for base in ("MD", "GF", "VCF", "VCF+GF"):
-        out.append(_pair_claim(f"Style Alignment (alpha 0.4) lowers the FID of {base}", g(f"{base}+SA0.4"),
-                               g(base), True, g(f"{base}+SA0.4", df=paper), g(base, df=paper)))
-    out.append(_pair_claim("Sync < MD in FID (nearly equal in the paper)", g("Sync"), g("MD"), True,
-                           g("Sync", df=paper), g("MD", df=paper)))
-    reproduced = [m for m in ours["method"] if m in set(paper["method"]) and not math.isnan(g(m))]
-    if reproduced:
-        best = min(reproduced, key=g)
-        out.append(Claim("VCF+GF+SA0.4 has the best FID of all methods", best == "VCF+GF+SA0.4",
-                         f"best: {best} ({g(best):.2f})", "best: VCF+GF+SA0.4 (4.02)"))
-    if "DDPM+MD" in set(ours["method"]):
-        out.append(_pair_claim("DDPM with plain averaging (not in the paper's table: blurred) is worse in FID "
-                               "than DDPM with VCF", g("VCF"), g("DDPM+MD"), True))
-    return out
+@lru_cache(maxsize=None)
+def _load(path: str) -> tuple[Claim, ...]:
+    import yaml
+
+    return tuple(parse_claims(yaml.safe_load(Path(path).read_text())))
 
 
-def _table3(ours: pd.DataFrame, native: int | None) -> list[Claim]:
-    """Table 3: runtime ratios to MD."""
-    out: list[Claim] = []
-    paper = paper_table("table3")
-    col = "scaled_mean_s" if "scaled_mean_s" in ours else "runtime_mean_s"
-    t = lambda m, df=ours, c=col: _value(df, c, method=m)  # noqa: E731
-    p = lambda m: _value(paper, "runtime_mean_s", method=m)  # noqa: E731
-
-    def ratio_claim(text, a, b, test):
-        r, pr = t(a) / t(b), p(a) / p(b)
-        return Claim(text, None if math.isnan(r) else bool(test(r)), f"{r:.1f}x", f"{pr:.1f}x")
-
-    out.append(ratio_claim("SyncDiffusion is about 10x slower than MD (DDIM)", "Sync", "MD", lambda r: r > 3))
-    out.append(ratio_claim("GF costs the same as MD (within 15 %)", "GF", "MD", lambda r: abs(r - 1) <= 0.15))
-    out.append(ratio_claim("VCF with DDPM (1000 steps) is about 20x slower than MD with DDIM (50 steps)", "VCF",
-                           "MD", lambda r: r > 5))
-    if "VCF+GF" in set(ours["method"]):
-        out.append(Claim("GVCF costs the same as VCF (within 15 %)",
-                         None if math.isnan(t("VCF+GF") / t("VCF")) else abs(t("VCF+GF") / t("VCF") - 1) <= 0.15,
-                         f"{t('VCF+GF') / t('VCF'):.2f}x", "not in the paper's table"))
-    return out
+def all_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:
+    """Every claim of the paper, in the order of claims.yml."""
+    return list(_load(str(path)))
 
 
-def _table4(ours: pd.DataFrame, native: int | None) -> list[Claim]:
-    """Table 4: SSIM between SyncDiffusion, Style Alignment and MD."""
-    out: list[Claim] = []
-    pairs = ssim_pairs(ours) if "row" not in ours else ours
-    paper = paper_table("table4")
-    def s(a, b, df=pairs):
-        rows = pd.concat([_lookup(df, row=a, col=b), _lookup(df, row=b, col=a)])
-        return _num(rows["ssim"].iloc[0]) if len(rows) else math.nan
-
-    sa = next((n for n in set(pairs["row"]) | set(pairs["col"]) if n.startswith("MD+SA")), "MD+SA0.1")
-    out.append(_pair_claim(f"SA and SyncDiffusion are more alike than SyncDiffusion and MD: SSIM(Sync, {sa}) > "
-                           "SSIM(Sync, MD)", s("Sync", sa), s("Sync", "MD"), False,
-                           s("Sync", "MD+SA0.1", paper), s("Sync", "MD", paper)))
-    out.append(_pair_claim(f"SSIM(Sync, {sa}) > SSIM({sa}, MD)", s("Sync", sa), s(sa, "MD"), False,
-                           s("Sync", "MD+SA0.1", paper), s("MD+SA0.1", "MD", paper)))
-    return out
+def claims_of(sources, path: str | Path = CLAIMS_FILE) -> list[Claim]:
+    """The claims of some sources ("Table 1", "Fig. 4", ...), in file order."""
+    sources = [sources] if isinstance(sources, str) else list(sources)
+    found = [c for c in all_claims(path) if c.source in sources]
+    unknown = set(sources) - {c.source for c in found}
+    if unknown:
+        raise ValueError(f"sources {sorted(unknown)} have no claims in {path}")
+    return found
 
 
-def _fig5(ours: pd.DataFrame, native: int | None) -> list[Claim]:
-    """Fig. 5: FID and GIQA-DS against alpha, GF against MD."""
-    out: list[Claim] = []
-    for name in dict.fromkeys(ours["method"]):
-        d = ours[ours["method"] == name].sort_values("alpha")
-        for col, word in (("fid", "quality improves: FID falls"), ("giqa_ds", "diversity drops: GIQA-DS falls")):
-            slope = _slope(d["alpha"], d[col])
-            out.append(Claim(f"{name}: as alpha grows, {word}", None if math.isnan(slope) else slope < 0,
-                             f"slope {slope:+.3g} per unit alpha; {d[col].iloc[0]:.3g} at alpha "
-                             f"{d['alpha'].iloc[0]:g} → {d[col].iloc[-1]:.3g} at {d['alpha'].iloc[-1]:g}",
-                             "trend shown in Fig. 5"))
-    if {"MD", "GF"} <= set(ours["method"]):
-        for col, lower in (("fid", True), ("giqa_ds", False)):
-            alphas = sorted(set(ours["alpha"]))
-            wins = [_better(_value(ours, col, method="GF", alpha=a), _value(ours, col, method="MD", alpha=a), lower)
-                    for a in alphas]
-            known = [w for w in wins if w is not None]
-            out.append(Claim(f"GF beats MD in {SHORT_LABELS[col]} at every alpha",
-                             None if not known else all(known), f"GF better at {sum(known)} of {len(known)} alphas",
-                             "at every alpha"))
-    return out
+# ============================================================================ what each kind of claim measures
+
+@dataclass(frozen=True)
+class Kind:
+    """How a claim's effect comes from its sides' values, and how it is shown."""
+
+    effect: Callable          # (values, xs, claim) -> the effect whose sign (or size: within) the claim states
+    name: str                 # what the shown number is
+    show: Callable = lambda e, claim: e   # the effect in the units shown (a ratio, a level)
+    margin: Callable = lambda claim: claim.margin   # the margin on the effect's scale (expect "within")
 
 
-def _seams(ours: pd.DataFrame, native: int | None) -> list[Claim]:
-    """Fig. 4: seam scores of GF and MD at each stride."""
-    out: list[Claim] = []
-    for stride in sorted(set(ours["stride"])):
-        out.append(_pair_claim(f"GF shows weaker seams than MD at stride {stride} px"
-                               + (f" ({fraction_label(stride / native)} of a view)" if native else ""),
-                               _value(ours, "seam_score", stride=stride, method="GF"),
-                               _value(ours, "seam_score", stride=stride, method="MD"), True, digits=".4g"))
-    md = ours[ours["method"] == "MD"].sort_values("stride")
-    if len(md) >= 3 and native:
-        lo = md.loc[md["seam_score"].idxmin(), "stride"]
-        hi = md.loc[md["seam_score"].idxmax(), "stride"]
-        out.append(Claim("MD's seams are least visible at the smallest stride (the paper's 64 px) and most at 1/2 "
-                         "of a view (256 px)", bool(lo == md["stride"].min() and hi == round(native / 2)),
-                         f"least at {lo} px, most at {hi} px", "least at 64, most at 256"))
-    return out
+def _slope(values, xs, claim) -> float:
+    return float(np.polyfit(np.asarray(xs, float), np.asarray(values, float), 1)[0])
 
 
-def _variance(ours: pd.DataFrame, native: int | None) -> list[Claim]:
-    """Eq. 11-14: the fused DDPM noise's variance in the overlaps."""
-    out: list[Claim] = []
-    r = ours.groupby("method")["ratio"].mean()
-    for m in ("vcf", "gvcf"):
-        if m in r:
-            out.append(Claim(f"{m.upper()} keeps the sampler's variance in the overlaps (Eq. 13-14)",
-                             bool(abs(r[m] - 1) < 0.1), f"variance / sigma_t^2 = {r[m]:.2f}", "1 by construction"))
-    if "md" in r:
-        out.append(Claim("Averaging (MD) shrinks the variance where two views overlap to about sigma_t^2 / 2 "
-                         "(Eq. 11)", bool(r["md"] < 0.8), f"{r['md']:.2f}", "1/2"))
-    return out
+def _worst(values, xs, claim) -> float:
+    diffs = [a - b for a, b in zip(values[::2], values[1::2])]
+    return max(diffs) if claim.direction == "lower" else min(diffs)
 
 
-def _fig3(ours: pd.DataFrame, native: int | None) -> list[Claim]:
-    """Fig. 3: sharpness of DDPM with averaging against VCF and DDIM."""
-    out: list[Claim] = []
-    g = lambda name: _value(ours, "sharpness", method=name)  # noqa: E731
-    out.append(_pair_claim("DDPM with plain averaging is blurred: less sharp than DDPM with VCF", g("DDPM+MD"),
-                           g("VCF"), True))
-    out.append(_pair_claim("DDPM with plain averaging is less sharp than DDIM with averaging", g("DDPM+MD"),
-                           g("MD"), True))
-    return out
-
-
-CLAIMS = {  # a chapter's kind of result -> the function that checks the paper's claims on it
-    "table1": _table1,
-    "table2": _table2,
-    "table3": _table3,
-    "table4": _table4,
-    "fig5": _fig5,
-    "seams": _seams,
-    "variance": _variance,
-    "fig3": _fig3,
+KINDS = {
+    "difference": Kind(lambda v, xs, c: v[0] - v[1], "difference"),
+    "extreme": Kind(lambda v, xs, c: v[0] - (min if c.direction == "lower" else max)(v[1:]),
+                    "difference to the best other"),
+    "all": Kind(_worst, "worst difference over x"),
+    "slope": Kind(_slope, "slope"),
+    "ratio": Kind(lambda v, xs, c: math.log(v[0] / v[1]) - math.log(c.threshold), "ratio",
+                  show=lambda e, c: math.exp(e) * c.threshold, margin=lambda c: math.log1p(c.margin)),
+    "level": Kind(lambda v, xs, c: v[0] - c.threshold, "value", show=lambda e, c: e + c.threshold),
 }
 
 
-def claims(kind: str, ours: pd.DataFrame, native: int | None = None) -> list[Claim]:
-    """The paper's statements about a table or figure, checked on this run's numbers.
-
-    kind: 'table1' (ours: stride, fusion, metrics; native for the strides), 'table2' (method, metrics), 'table3'
-    (method, runtime_mean_s, scaled_mean_s), 'table4' (an SSIM matrix or row/col/ssim rows), 'fig5' (alpha,
-    method, fid, giqa_ds), 'seams' (stride, method, seam_score), 'variance' (method, ratio), 'fig3' (method,
-    sharpness)."""
-    if kind not in CLAIMS:
-        raise ValueError(f"unknown kind {kind!r}: one of {sorted(CLAIMS)}")
-    return CLAIMS[kind](ours, native)
+class NotChecked(Exception):
+    """Why a claim cannot be checked on this run (its message is shown)."""
 
 
-def claims_text(kind: str, ours: pd.DataFrame, native: int | None = None, title: str | None = None) -> str:
-    """The checked claims as a markdown list (for IPython.display.Markdown), with a count of those that hold."""
-    found = claims(kind, ours, native)
-    checked = [c for c in found if c.holds is not None]
-    head = (f"**{title}** " if title else "") + (f"{sum(c.holds for c in checked)} of {len(checked)} checked "
-                                                 f"claims hold in this run.") + \
-        (" Each verdict compares two point estimates, without an interval: read it as this run's ordering, not as a "
-         "significant difference.")
-    return head + "\n\n" + "\n".join(c.markdown() for c in found)
+def _one(results: Results, where: dict) -> PanoramaSet:
+    found = results.select(**where)
+    if len(found) != 1:
+        raise NotChecked(f"this run has {'no' if not found else len(found)} set(s) {_where(where)}")
+    return found[0]
 
+
+def _where(where: dict) -> str:
+    return ", ".join(f"{k} {_label(k, v)}" for k, v in where.items())
+
+
+def _sides(claim: Claim, results: Results) -> tuple[list[PanoramaSet], list | None]:
+    """The sets a claim's effect is computed from, in KINDS' order, and the x values (slope, all)."""
+    if claim.kind in ("slope", "all"):
+        def by_x(where):
+            found = {s.labels[claim.x]: s for s in results.select(**where) if claim.x in s.labels}
+            if claim.at is not None:
+                found = {x: s for x, s in found.items() if any(np.isclose(x, a) for a in claim.at)}
+            return found
+        a = by_x(claim.a)
+        if claim.kind == "slope":
+            xs = sorted(a)
+            if len(xs) < 2:
+                raise NotChecked(f"needs sets at 2 or more values of {claim.x}, this run has {len(xs)}")
+            return [a[x] for x in xs], xs
+        b = by_x(claim.b)
+        xs = sorted(set(a) & set(b))
+        if not xs:
+            raise NotChecked(f"this run has no {claim.x} with both {_where(claim.a)} and {_where(claim.b)}")
+        return [s for x in xs for s in (a[x], b[x])], xs
+    others = [] if claim.b is None else list(claim.b) if isinstance(claim.b, tuple) else [claim.b]
+    return [_one(results, claim.a)] + [_one(results, w) for w in others], None
+
+
+# ============================================================================ checking a claim
+
+@dataclass(frozen=True)
+class Checked:
+    """A claim on this run: its verdict, the effect with its interval (None when not checked), the paper's value."""
+
+    claim: Claim
+    verdict: str
+    comparison: evidence.Comparison | None = None
+    paper: float | None = None
+    reason: str = ""
+    unit: str = "panoramas"
+
+    def shown(self, value: float) -> float:
+        return KINDS[self.claim.kind].show(value, self.claim)
+
+    def detail(self) -> str:
+        """'this run: difference -1.2 [-3.4, 0.8] (95% BCa CI, n = 3 panoramas); paper: -2.96'."""
+        c, kind = self.comparison, KINDS[self.claim.kind]
+        parts = [self.reason] if self.reason else []
+        if c is not None:
+            f = lambda v: f"{self.shown(v):.3g}"  # noqa: E731
+            parts.append(f"this run: {kind.name} {f(c.estimate)} [{f(c.low)}, {f(c.high)}] "
+                         f"({c.confidence:.0%} {c.method} CI, n = {c.n} {self.unit})")
+            if c.n < evidence.MIN_VERDICT_ITEMS:
+                parts.append(f"no verdict from fewer than {evidence.MIN_VERDICT_ITEMS} {self.unit}")
+            need = self.needed_n()
+            if self.verdict == "inconclusive" and need is not None:
+                parts.append(f"needs about n = {need} to decide an effect this size")
+        if self.paper is not None:
+            parts.append(f"paper: {self.shown(self.paper):.3g}")
+        elif self.claim.note:
+            parts.append(f"paper: {self.claim.note}")
+        return "; ".join(parts)
+
+    def needed_n(self, target: float = 0.8) -> int | None:
+        """The n at which an interval would exclude zero with probability `target`, were the effect this run's
+        estimate and its standard error to fall as 1 / sqrt(n) (for FID, whose bias also falls with n, a guide);
+        None for equivalence claims (expect within) and claims not checked."""
+        if self.comparison is None or self.claim.direction == "within":
+            return None
+        return self.comparison.needed_n(target)
+
+    def markdown(self) -> str:
+        detail = self.detail()
+        return f"- {self.claim.text}: **{self.verdict}**" + (f" ({detail})" if detail else "")
+
+
+def _paper_rows(name: str) -> pd.DataFrame:
+    table = paper_table(name)
+    if "stride" in table:
+        table["stride_fraction"] = table["stride"] / PAPER_VIEW
+    return table.rename(columns={"runtime_mean_s": "seconds"})
+
+
+def paper_value(claim: Claim) -> float | None:
+    """The claim's effect on the paper's own numbers (its table, through the claim's sides); None without one."""
+    if claim.paper is None:
+        return None
+    table = _paper_rows(claim.paper)
+    sets = [PanoramaSet(dict(row), values={c: np.array([row[c]], float)})
+            for row in table.to_dict("records") for c in [claim.metric] if c in row and not pd.isna(row[c])]
+    try:
+        sides, xs = _sides(claim, Results(sets))
+    except NotChecked:
+        return None
+    return float(KINDS[claim.kind].effect([float(s.values[claim.metric][0]) for s in sides], xs, claim))
+
+
+@stage("metrics")
+def check(claim: Claim, results: Results, confidence: float = evidence.DEFAULT_CONFIDENCE,
+          n_boot: int = CLAIM_BOOT, seed: int = 0) -> Checked:
+    """The claim on this run: its effect and bootstrap interval over the panoramas its sets share, and the verdict."""
+    paper = paper_value(claim)
+    try:
+        sides, xs = _sides(claim, results)
+        missing = [s.labels for s in sides if claim.metric not in s.metrics()]
+        if missing:
+            raise NotChecked(CLIP_UNAVAILABLE if claim.metric == "clip" else
+                             f"this run has no {claim.metric} for {_where(missing[0])}")
+        n = min(s.n for s in sides)
+        if n < MIN_PANORAMAS:
+            raise NotChecked(f"n = {n}: an interval needs at least {MIN_PANORAMAS} {results.unit}")
+    except NotChecked as why:
+        return Checked(claim, NOT_CHECKED, paper=paper, reason=str(why), unit=results.unit)
+    kind = KINDS[claim.kind]
+
+    def effect(ks):
+        return kind.effect([results.value(s, claim.metric, ks) for s in sides], xs, claim)
+
+    c = evidence.interval(list(range(n)), effect, confidence=confidence, n_boot=n_boot, seed=seed)
+    return Checked(claim, evidence.verdict(c, claim.direction, margin=kind.margin(claim)), c, paper,
+                   unit=results.unit)
+
+
+def check_all(sources, results: Results, **kw) -> list[Checked]:
+    return [check(c, results, **kw) for c in claims_of(sources)]
+
+
+def counts_text(counts: dict, bold: bool = False) -> str:
+    """{verdict: n} as '3 hold, 1 reversed, 14 inconclusive, 1 not checked' (every verdict, in VERDICTS' order)."""
+    words = {"holds": "hold"}
+    n = (lambda v: f"**{v}**") if bold else str
+    return ", ".join(f"{n(counts.get(v, 0))} {words.get(v, v)}" for v in VERDICTS)
+
+
+def tally_text(checked: list[Checked]) -> str:
+    """'3 hold, 1 reversed, 14 inconclusive, 1 not checked, of 19 claims'."""
+    return counts_text({v: sum(c.verdict == v for c in checked) for v in VERDICTS}) + f", of {len(checked)} claims"
+
+
+def claims_text(sources, results: Results, title: str | None = None, **kw) -> str:
+    """A chapter's claims as markdown: one tally line, then one line per claim (verdict, interval, n, paper)."""
+    checked = check_all(sources, results, **kw)
+    ns = sorted({c.comparison.n for c in checked if c.comparison is not None})
+    head = (f"**{title}** " if title else "") + tally_text(checked) + \
+        (f" ({next(c.comparison for c in checked if c.comparison).confidence:.0%} bootstrap intervals over n = {', '.join(map(str, ns))} "
+         f"{results.unit}, resampled together across methods)." if ns else ".")
+    return head + "\n\n" + "\n".join(c.markdown() for c in checked)

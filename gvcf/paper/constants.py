@@ -19,5 +19,6 @@ FIG7_ALPHA = 0.1                 # Fig. 7 / Table 4: SA with alpha 0.1 vs SyncDi
 SYNC_WEIGHT = DEFAULT_SYNC_WEIGHT  # SyncDiffusion's default weight (Table 2's Sync row)
 TABLE1_FRACTIONS = (0.25, 0.5, 0.75)         # the paper's strides 128, 256, 384 on 512 px views
 FIG4_FRACTIONS = (0.125, 0.25, 0.5, 0.75)    # Fig. 4: 64, 128, 256, 384
+FIG4_PROMPT = PAPER_PROMPTS[2]   # Fig. 4 here: a ridgeline by day, where a seam shows (the night city hides it)
 TABLE2_METHODS = ("MD", "Sync", "Elastic", "GF", *(f"{m}+SA{SA_ALPHA:g}" for m in ("MD", "GF")), "VCF", "VCF+GF",
                   *(f"{m}+SA{SA_ALPHA:g}" for m in ("VCF", "VCF+GF")))

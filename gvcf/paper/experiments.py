@@ -38,9 +38,10 @@ from ..eval import datasets, metrics
 from ..eval.cache import config_key
 from ..eval.datasets import DatasetConfig
 from ..eval.inception import load_image
+from ..eval.results import PanoramaSet, Reference, Results
 from .constants import PAPER_VIEW, SYNC_WEIGHT
 from .methods import NOT_REPRODUCED, Method, method
-from .tables import ROOT, fraction_label
+from .tables import ROOT, fraction_label, paper_table
 
 FEATURES_FILE = "features-tiles{size}-{mode}.npz"
 
@@ -405,11 +406,8 @@ def metric_row(generated, reference, native: int, prompts=None, device: str = "c
     n_gen, n_ref = len(feats["generated", "clean"]), len(feats["reference", "clean"])
     if min(n_gen, n_ref) < 2:
         raise ValueError(f"need at least 2 generated tiles and 2 reference tiles, got {n_gen} and {n_ref}")
-    k = min(metrics.GIQA_K, n_gen, n_ref)
-    gen_c, ref_c = feats["generated", "clean"], feats["reference", "clean"]
-    gen_g, ref_g = feats["generated", "pytorch_fid"], feats["reference", "pytorch_fid"]
-    row = dict(fid=metrics.fid(ref_c, gen_c), kid_e3=metrics.kid(ref_c, gen_c) * 1e3,
-               giqa_qs=metrics.giqa_qs(gen_g, ref_g, k, device), giqa_ds=metrics.giqa_ds(gen_g, ref_g, k, device))
+    row = metrics.scores(feats["generated", "clean"], feats["reference", "clean"], feats["generated", "pytorch_fid"],
+                         feats["reference", "pytorch_fid"], device=device)
     clip, note = None, metrics.CLIP_UNAVAILABLE
     if prompts is not None and metrics.clip_available():
         tiles = Tiles(sets["generated"][0], native)
@@ -417,8 +415,74 @@ def metric_row(generated, reference, native: int, prompts=None, device: str = "c
         tile_prompts = [p for p, c in zip(prompts, per_image) for _ in range(c)]
         clip = metrics.clip_score(tiles, tile_prompts, device=device)
         note = ""
-    return dict(fid=row["fid"], kid_e3=row["kid_e3"], giqa_qs=row["giqa_qs"], giqa_ds=row["giqa_ds"], clip=clip,
-                clip_note=note, n_tiles=n_gen, n_reference=n_ref, giqa_k=k)
+    return {k: (row | dict(clip=clip, clip_note=note))[k] for k in metrics.METRIC_ROW}
+
+
+# ============================================================================ per-panorama results (the claims' data)
+
+PER_PANORAMA = {   # a per-panorama metric -> f(S, the image set, one image file)
+    "seam_score": lambda S, cfg, path: metrics.seam_score(load_image(path), S.seams(cfg.stride)),
+    "sharpness": lambda S, cfg, path: sharpness(path),
+}
+
+
+def _tile_features(S: Setup, cfg: DatasetConfig) -> dict[str, np.ndarray]:
+    """{mode: (panoramas, tiles, dim)}: the set's tile features, from the cache metric_row fills."""
+    folder = Path(cfg.output)
+    caches = {m: folder / FEATURES_FILE.format(size=S.native, mode=m) for m in ("clean", "pytorch_fid")}
+    paths = image_paths(cfg)
+    return {m: f.reshape(len(paths), -1, f.shape[-1])
+            for m, f in _features(paths, S.native, caches, S.device).items()}
+
+
+@stage("metrics")
+def results(S: Setup, sets: dict, keys, reference: DatasetConfig | None = None, values=()) -> Results:
+    """A chapter's per-panorama results, for gvcf.paper.claims: sets maps a tuple of labels (named by keys) to an
+    image set; each set gets its per-panorama `values` (names of PER_PANORAMA) and, with a reference set, its tile
+    features (the metric rows' cache) for FID, KID and GIQA. Item k of every set is its k-th image, made from the same
+    seed in every set of the chapter."""
+    keys = tuple(keys)
+    bad = [v for v in values if v not in PER_PANORAMA]
+    if bad:
+        raise ValueError(f"values must be among {sorted(PER_PANORAMA)}, got {bad}")
+    out = []
+    for key, cfg in sets.items():
+        key = key if isinstance(key, tuple) else (key,)
+        if len(key) != len(keys):
+            raise ValueError(f"set key {key} does not match keys {keys}")
+        paths = image_paths(cfg)
+        per = {v: np.array([PER_PANORAMA[v](S, cfg, p) for p in paths]) for v in values}
+        out.append(PanoramaSet(dict(zip(keys, key)), per, _tile_features(S, cfg) if reference is not None else {}))
+    ref = None
+    if reference is not None:
+        paths = image_paths(reference)
+        folder = Path(reference.output)
+        feats = _features(paths, S.native, {m: folder / FEATURES_FILE.format(size=S.native, mode=m)
+                                            for m in ("clean", "pytorch_fid")}, S.device)
+        smallest = min(s.features["clean"].shape[0] * s.features["clean"].shape[1] for s in out)
+        ref = Reference(feats, giqa_k=min(metrics.GIQA_K, len(feats["clean"]), smallest))
+    return Results(out, ref)
+
+
+def standard_errors(R: Results, metric: str = "kid_e3", n_boot: int = 1000) -> pd.DataFrame:
+    """Per set of R: the metric on all its panoramas and its bootstrap standard error over panoramas (KID's noise at
+    this n, which its point value hides)."""
+    from ..eval import evidence
+
+    rows = []
+    for s in R.sets:
+        if s.n < evidence.MIN_ITEMS:      # one panorama: a value, no spread to resample
+            rows.append(s.labels | {metric: R.value(s, metric, range(s.n)), f"{metric} SE": math.nan, "n": s.n})
+            continue
+        c = evidence.interval(list(range(s.n)), lambda ks, s=s: R.value(s, metric, ks), n_boot=n_boot)
+        rows.append(s.labels | {metric: c.estimate, f"{metric} SE": c.se, "n": c.n})
+    return pd.DataFrame(rows)
+
+
+def variance_results(table: pd.DataFrame) -> Results:
+    """fused_noise_variance's ratios as per-step results (each step draws its own noise: the independent unit)."""
+    return Results([PanoramaSet({"method": m}, {"ratio": g["ratio"].to_numpy()})
+                    for m, g in table.groupby("method", sort=False)], unit="steps")
 
 
 # ============================================================================ cheap measurements
@@ -499,24 +563,99 @@ def seam_table(groups: dict, index=("stride", "method")) -> pd.DataFrame:
 
 
 @stage("metrics")
-def ssim_table(sets: dict[str, DatasetConfig | Sequence]) -> pd.DataFrame:
-    """Mean SSIM between image k of set A and image k of set B (paper Table 4), streamed image by image (same result
-    as metrics.ssim_matrix, without holding the sets in memory). Symmetric, diagonal 1."""
+def ssim_results(sets: dict[str, DatasetConfig | Sequence]) -> Results:
+    """SSIM between image k of set A and image k of set B (paper Table 4), per panorama, for every pair of sets
+    (labels row, col, in both orders), streamed image by image."""
     names = list(sets)
     items = {n: image_paths(v) if isinstance(v, DatasetConfig) else list(v) for n, v in sets.items()}
     sizes = {len(v) for v in items.values()}
     if len(names) < 2 or len(sizes) != 1 or 0 in sizes:
         raise ValueError("sets must hold at least 2 non-empty sets of equal length")
-    totals = {(a, b): 0.0 for i, a in enumerate(names) for b in names[i + 1:]}
+    values = {(a, b): [] for i, a in enumerate(names) for b in names[i + 1:]}
     for k in range(sizes.pop()):
         loaded = {n: load_image(items[n][k]) for n in names}
-        for a, b in totals:
-            totals[a, b] += metrics.ssim(loaded[a], loaded[b])
-    n = len(items[names[0]])
+        for a, b in values:
+            values[a, b].append(metrics.ssim(loaded[a], loaded[b]))
+    return Results([PanoramaSet({"row": r, "col": c}, {"ssim": np.array(v)})
+                    for (a, b), v in values.items() for r, c in ((a, b), (b, a))])
+
+
+def ssim_table(sets: dict[str, DatasetConfig | Sequence] | Results) -> pd.DataFrame:
+    """Mean SSIM between image k of set A and image k of set B (paper Table 4): the mean of ssim_results (given, or
+    computed from the sets), as a symmetric matrix with diagonal 1 (metrics.ssim_matrix's result, without holding
+    the sets in memory)."""
+    per = sets if isinstance(sets, Results) else ssim_results(sets)
+    names = list(dict.fromkeys(s.labels["row"] for s in per.sets))
     table = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
-    for (a, b), total in totals.items():
-        table.loc[a, b] = table.loc[b, a] = total / n
+    for s in per.sets:
+        table.loc[s.labels["row"], s.labels["col"]] = float(np.mean(s.values["ssim"]))
     return table
+
+
+# ---- what does not carry over between models: a knob's strength, calibrated by SSIM to MD (Table 4)
+
+KNOBS = {   # a knob -> (its set at value v: f(S, prompts, n_per_prompt, v), the paper's Table 4 pair it sets SSIM of)
+    "alpha": (lambda S, prompts, n, v: S.dataset("MD", prompts, n, alpha=v), ("MD+SA0.1", "MD")),
+    "sync_weight": (lambda S, prompts, n, v: S.dataset("Sync", prompts, n, sync_weight=v), ("Sync", "MD")),
+}
+CALIBRATION_DIGITS = 2      # a calibrated value is rounded to 2 decimals (one image set per value: a cache key)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Mean SSIM to MD against a knob's values, and the value where it reaches the paper's SSIM (target)."""
+
+    knob: str
+    values: tuple
+    ssim: tuple
+    target: float
+    value: float          # where SSIM reaches target (linear interpolation); not reached: the value nearest to it
+    reached: bool
+    n: int                # panoramas per value
+
+    def text(self) -> str:
+        at = ", ".join(f"{v:g}: {s:.2f}" for v, s in zip(self.values, self.ssim))
+        where = (f"reaches the paper's {self.target:.2f} at {self.knob} = {self.value:g}" if self.reached else
+                 f"never reaches the paper's {self.target:.2f} on this grid; closest at {self.knob} = {self.value:g}")
+        return f"SSIM to MD against {self.knob} ({at}; n = {self.n} panoramas each) {where}"
+
+
+def calibration_value(values, ssims, target: float) -> tuple[float, bool]:
+    """(value, reached): the first crossing of target by the curve (values, ssims), linearly interpolated, else the
+    grid value whose SSIM is nearest to target."""
+    points = sorted(zip(map(float, values), map(float, ssims)))
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if y0 != y1 and (y0 - target) * (y1 - target) <= 0:
+            return x0 + (target - y0) * (x1 - x0) / (y1 - y0), True
+    return min(points, key=lambda p: abs(p[1] - target))[0], False
+
+
+def calibrate(S: Setup, knob: str, values, prompts, n_per_prompt: int) -> Calibration:
+    """The knob's value at which SSIM between its panoramas and MD's (same noise) falls to the paper's Table 4
+    value (data/paper/table4.csv), measured on a grid of values (each an image set, generated where missing)."""
+    if knob not in KNOBS:
+        raise ValueError(f"knob must be one of {sorted(KNOBS)}, got {knob!r}")
+    values = [float(v) for v in values]
+    if len(values) < 2 or any(not math.isfinite(v) or v < 0 for v in values):
+        raise ValueError(f"values must be 2 or more finite numbers >= 0, got {values}")
+    make, (row, col) = KNOBS[knob]
+    table4 = paper_table("table4")
+    target = float(table4[(table4["row"] == row) & (table4["col"] == col)]["ssim"].iloc[0])
+    md = S.dataset("MD", prompts, n_per_prompt)
+    curve = [float(np.mean(ssim_results({"MD": md, knob: make(S, prompts, n_per_prompt, v)})
+                           .select(row="MD", col=knob)[0].values["ssim"])) for v in values]
+    value, reached = calibration_value(values, curve, target)
+    return Calibration(knob, tuple(values), tuple(curve), target, round(value, CALIBRATION_DIGITS), reached,
+                       len(prompts) * n_per_prompt)
+
+
+def calibrated_sets(S: Setup, calibration: dict, prompts, n_per_prompt: int) -> dict:
+    """Table 4's sets at the calibrated knobs, under the paper's names (MD, MD+SA0.1, Sync) so its claims apply."""
+    sets = {"MD": S.dataset("MD", prompts, n_per_prompt)}
+    for knob, c in calibration.items():
+        make, (row, _) = KNOBS[knob]
+        sets[row] = make(S, prompts, n_per_prompt, c.value)
+    return sets
 
 
 def ssim_pairs(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -559,11 +698,41 @@ def overview_table(sets: dict, seams) -> pd.DataFrame:
                          for name, cfg in sets.items()])
 
 
-def stride_sets(S: Setup, prompts, n_per_prompt: int, strides, full_strides) -> dict:
-    """stride -> {"MD": set, "GF": set}: every prompt at the strides in full_strides (Table 1's), else only the
-    first panorama (Fig. 4's extra strides)."""
-    return {s: method_sets(S, ("MD", "GF"), *((prompts, n_per_prompt) if s in full_strides else (prompts[:1], 1)),
+def figure_prompt(prompts, preferred: str) -> str:
+    """The prompt a figure shows: `preferred` when the chapter runs it, else the chapter's first prompt."""
+    return preferred if preferred in prompts else prompts[0]
+
+
+def stride_sets(S: Setup, prompts, n_per_prompt: int, strides, full_strides, figure: str | None = None) -> dict:
+    """stride -> {"MD": set, "GF": set}: every prompt at the strides in full_strides (Table 1's), else one panorama
+    of the `figure` prompt (default: the first; Fig. 4's extra strides)."""
+    extra = [figure or prompts[0]]
+    return {s: method_sets(S, ("MD", "GF"), *((prompts, n_per_prompt) if s in full_strides else (extra, 1)),
                            stride=s) for s in strides}
+
+
+def image_of(cfg: DatasetConfig, prompt: str, k: int = 0) -> Path:
+    """The file of a set's k-th panorama of `prompt`."""
+    found = [p for p, item in zip(image_paths(cfg), cfg.items()) if item["prompt"] == prompt]
+    if not 0 <= k < len(found):
+        raise ValueError(f"prompt {prompt!r} has {len(found)} panorama(s) in this set, not a k = {k}")
+    return found[k]
+
+
+def stride_results(S: Setup, sets: dict, reference: DatasetConfig | None = None) -> Results:
+    """stride_sets' sets as per-panorama results labelled (stride_fraction, fusion): seam scores and, with a
+    reference set, tile features (the claims of Fig. 4 and Table 1)."""
+    return results(S, {(s / S.native, f): cfg for s, pair in sets.items() for f, cfg in pair.items()},
+                   ("stride_fraction", "fusion"), reference, values=("seam_score",))
+
+
+def method_results(S: Setup, names, prompts, n_per_prompt: int, reference: DatasetConfig | None = None,
+                   values=()) -> Results:
+    """Per-panorama results of the reproduced methods among `names` (paper names or Methods), labelled by method
+    (their image sets generated where missing, as method_sets)."""
+    found = [n if isinstance(n, Method) else method(n) for n in names]
+    sets = method_sets(S, [m for m in found if m.reproduced], prompts, n_per_prompt)
+    return results(S, {(name,): cfg for name, cfg in sets.items()}, ("method",), reference, values)
 
 
 @stage("metrics")

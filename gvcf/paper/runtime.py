@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from ..engine.checks import positive_int
@@ -17,6 +18,7 @@ from ..engine.samplers import DEFAULT_STEPS
 from ..engine.views import canvas
 from ..eval import bench
 from ..eval.bench import DEFAULT_PROMPT, DEFAULT_REPEATS
+from ..eval.results import PanoramaSet, Results
 from .methods import METHOD_SAMPLER, NOT_REPRODUCED, RUNTIME_NAMES
 from .tables import _lookup, _num, _value, paper_table
 
@@ -89,7 +91,7 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
         target, factor = _scaled(method, sampler, n, sync)
         rows.append(dict(method=method, sampler=sampler, steps=n, repeats=repeats, mean_s=t.mean, std_s=t.std,
                          reported_steps=target, reported_mean_s=t.mean * factor, reported_std_s=t.std * factor,
-                         scaled=factor != 1.0))
+                         reported_runs_s=tuple(x * factor for x in t.seconds), scaled=factor != 1.0))
     df = pd.DataFrame(rows)
     df.attrs.update(bench.hardware_columns(model.device) | dict(height=height, width=width, stride=stride,
                                                                 dtype=str(model.dtype).removeprefix("torch.")))
@@ -119,9 +121,16 @@ def runtime(S: Setup, prompt: str, repeats: int = 1, methods=("md", "sync", "gf"
         sampler=df["sampler"].str.upper(), method=df["method"].map(RUNTIME_NAMES), steps=df["steps"],
         repeats=df["repeats"],
         runtime_mean_s=df["mean_s"], runtime_std_s=df["std_s"], paper_steps=df["reported_steps"],
-        scaled_mean_s=df["reported_mean_s"], scaled_std_s=df["reported_std_s"]))
+        scaled_mean_s=df["reported_mean_s"], scaled_std_s=df["reported_std_s"], scaled_runs_s=df["reported_runs_s"]))
     out.attrs.update(df.attrs)
     return out
+
+
+def runtime_results(table: pd.DataFrame) -> Results:
+    """runtime()'s seconds per timed run, at the paper's step counts, as results for gvcf.paper.claims: run i of
+    every method shares round i of the interleaved timing loop (the same machine load)."""
+    return Results([PanoramaSet({"method": r.method}, {"seconds": np.asarray(r.scaled_runs_s, float)})
+                    for r in table.itertuples()], unit="timed runs")
 
 
 def runtime_comparison(ours: pd.DataFrame) -> pd.DataFrame:

@@ -156,6 +156,9 @@ def metric_notes(ours: pd.DataFrame) -> str:
         first = done.iloc[0]
         lines.append(f"{int(first['n_tiles'])} tiles per set, {int(first['n_reference'])} reference views, "
                      f"GIQA K = {int(first['giqa_k'])}")
+        lines.append("FID is biased upwards at small n (by a term that falls as 1 / n; Chong & Forsyth 2020): "
+                     "compare FIDs of sets of equal size only, as the claims below do (paired panoramas, the same n "
+                     "a side). KID is unbiased, and noisy at this n: a negative KID is its noise around 0.")
     if missing.any():
         lines.append(f"{NOT_REPRODUCED}: " + ", ".join(ours.loc[missing, "method"]))
     return "\n".join(lines)

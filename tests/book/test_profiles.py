@@ -345,3 +345,24 @@ def test_book_profile_on_a_bundled_geometry_standin(tmp_path, monkeypatch, bundl
     assert "stride 48 px = 3/4 of a view (the paper's 384 px)" in texts["01_overview"]
     assert "alphas: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]" in texts["04_style_alignment"]
     assert _panorama_sizes(tmp_path / "results") == {(448, 64)}
+
+
+# ----------------------------------------------------------------------------- the gpu profile
+
+@pytest.mark.slow
+def test_gpu_profile_on_a_bundled_geometry_standin(tmp_path, monkeypatch, bundled_standin):
+    """The gpu profile (the bundled model on CUDA with the counts the power calculation asks for) runs every chapter
+    at its own settings on CPU, with only the counts shrunk."""
+    original = book.load_profile("gpu", REPO)
+    assert original["common"]["model"] == "embedded" and original["common"]["device"] == "cuda"
+    ours, theirs = original["common"], book.load_profile("book", REPO)["common"]
+    assert ours["n_per_prompt"] > theirs["n_per_prompt"] and ours["n_reference"] >= theirs["n_reference"]
+    data = derive_profile("gpu", model=str(bundled_standin), device="cpu", prompts=[PROMPT],
+                          results_dir=str(tmp_path / "results"))
+    assert _changed_keys("gpu", data) <= set(COUNTS) | set(PLACES)
+    standins = [] if REAL_NETWORKS else [STANDIN_INCEPTION]
+    records, out = run_profile(tmp_path, "gpu", data, monkeypatch, startup="".join(standins))
+    texts = _check_ran(records, out, "gpu")
+    for stem, text in texts.items():
+        assert "views of 64 px (16 latent px, VAE factor 4); canvas 64 x 448 px = 7 views wide" in text, stem
+    assert _panorama_sizes(tmp_path / "results") == {(448, 64)}

@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 
 from gvcf.book import render
 from gvcf.book import runner as book
-from gvcf.paper.claims import Claim
+from gvcf.paper import claims as C
 
 ROOT = Path(__file__).resolve().parents[2]
 v4 = nbformat.v4
@@ -24,13 +24,17 @@ def _markdown_output(text: str):
                                                 "text/plain": "<IPython.core.display.Markdown object>"})
 
 
+def _line(text, verdict, detail=""):
+    claim = C.Claim("Table 1", text, "difference", "fid", {}, "lower")
+    return C.Checked(claim, verdict, reason=detail).markdown()
+
+
 CLAIMS = "\n".join([
-    "**Table 1:** 2 of 3 checked claims hold in this run.", "",
-    Claim("GF < MD in FID at stride 1/4 (paper 128 px, here 16 px)", True, "10.00 vs 12.00", "8.50 vs 9.70").markdown(),
-    Claim("GF > MD in GIQA: QS at stride 1/2", True).markdown(),
-    Claim("MD's FID falls as the stride grows (1/4 → 3/4 of a view)", False, "1 → 2 → 3").markdown(),
-    Claim("MD has the better CLIP score (the paper: at 2 of its 3 strides)", None, "CLIP n/a (no CLIP weights)",
-          "MD ahead at 2 of 3").markdown(),
+    "**Table 1:** 2 hold, 1 reversed, 0 inconclusive, 1 not checked, of 4 claims.", "",
+    _line("GF beats MD in FID at stride 1/4 of a view", "holds", "this run: difference -2 [-3, -1]"),
+    _line("GF beats MD in GIQA-QS at stride 1/2: of a view", "holds"),
+    _line("MD's FID falls as the stride grows (1/4, 1/2, 3/4 of a view)", "reversed", "slope 1 [0.5, 2] | x"),
+    _line("MD beats GF in CLIP at stride 1/4 of a view", "not checked", "CLIP score unavailable"),
 ])
 
 
@@ -148,14 +152,19 @@ def test_present_on_the_real_chapters(stem):
 # ----------------------------------------------------------------------------- the claim tally
 
 def test_count_verdicts():
-    assert render.count_verdicts(executed()) == {"holds": 2, "does not hold": 1, "not checked": 1}
+    assert render.count_verdicts(executed()) == {"holds": 2, "reversed": 1, "inconclusive": 0, "not checked": 1}
     nb = executed()
     nb.cells[5].outputs[0].data["text/markdown"] = CLAIMS.splitlines(keepends=True)   # stored as a list of lines
     nb.cells[3].outputs.append(v4.new_output("stream", name="stdout", text="- printed, not displayed: **holds**\n"))
     nb.cells[3].outputs.append(_markdown_output("Some **holds** in a sentence, and\n- a list item: holds\n"
-                                                "- a claim: **does not hold** (this run: 1 vs 2; paper: 3 vs 4)"))
-    assert render.count_verdicts(nb) == {"holds": 2, "does not hold": 2, "not checked": 1}
-    assert render.count_verdicts(v4.new_notebook()) == {"holds": 0, "does not hold": 0, "not checked": 0}
+                                                "- a claim: **inconclusive** (this run: 1 [-1, 2]; paper: 3)\n"
+                                                "- an old verdict: **does not hold**"))
+    assert render.count_verdicts(nb) == {"holds": 2, "reversed": 1, "inconclusive": 1, "not checked": 1}
+    assert render.count_verdicts(v4.new_notebook()) == dict.fromkeys(C.VERDICTS, 0)
+    lines = render.claim_lines(executed())
+    assert lines[0] == {"claim": "GF beats MD in FID at stride 1/4 of a view", "verdict": "holds",
+                        "detail": "this run: difference -2 [-3, -1]"}
+    assert lines[1]["claim"] == "GF beats MD in GIQA-QS at stride 1/2: of a view" and lines[1]["detail"] == ""
 
 
 def test_tally(tmp_path):
@@ -163,10 +172,19 @@ def test_tally(tmp_path):
     nbformat.write(executed(), path)
     none = executed(claims="No claims here.")
     t = render.tally({"02_guided_fusion": path, "06_runtime": none}, "book")
-    assert t == {"profile": "book", "holds": 2, "does not hold": 1, "not checked": 1, "total": 4,
-                 "chapters": {"02_guided_fusion": {"holds": 2, "does not hold": 1, "not checked": 1},
-                              "06_runtime": {"holds": 0, "does not hold": 0, "not checked": 0}}}
-    assert render.tally_line(t) == "claims (profile book): 2 hold, 1 do not hold, 1 not checked, of 4 in 2 chapter(s)"
+    counts = {"holds": 2, "reversed": 1, "inconclusive": 0, "not checked": 1}
+    assert {k: v for k, v in t.items() if k != "claims"} == {
+        "profile": "book", **counts, "total": 4,
+        "chapters": {"02_guided_fusion": counts, "06_runtime": dict.fromkeys(C.VERDICTS, 0)}}
+    assert [r["chapter"] for r in t["claims"]] == ["02_guided_fusion"] * 4
+    assert render.tally_line(t) == ("claims (profile book): 2 hold, 1 reversed, 0 inconclusive, 1 not checked, of 4 "
+                                    "in 2 chapter(s)")
+    table = render.claims_table(t)
+    rows = [line for line in table.splitlines() if line.startswith("| {doc}")]
+    assert table.startswith("Of the paper's 4 claims checked by the `book` profile: **2** hold, **1** reversed")
+    assert len(rows) == 4 and "| **reversed** | slope 1 [0.5, 2] \\| x |" in rows[2]
+    cells = MarkdownIt().enable("table").parse(table)
+    assert sum(tok.type == "tr_open" for tok in cells) == 5      # the header and 4 claims: the pipe stays escaped
 
 
 # ----------------------------------------------------------------------------- the runner applies both
@@ -200,22 +218,25 @@ def _fake_execute(verdicts: dict):
 
 def test_run_prepares_the_pages_and_writes_the_tally_under_book_only(tmp_path, monkeypatch, capsys):
     root = _fake_repo(tmp_path)
-    two = "\n".join(Claim(f"claim {i}", h).markdown() for i, h in enumerate((True, None)))
+    two = "\n".join(_line(f"claim {i}", v) for i, v in enumerate(("holds", "not checked")))
     monkeypatch.setattr(book, "_execute", _fake_execute({"01_overview": two, "02_guided_fusion": CLAIMS}))
     book.run("smoke", root=root, log_output=False)
     assert not (root / "book" / "tally.json").exists()   # only the published book's run writes it
-    assert "claims (profile smoke): 3 hold, 1 do not hold, 2 not checked, of 6 in 2 chapter(s)" in \
+    assert "claims (profile smoke): 3 hold, 1 reversed, 0 inconclusive, 2 not checked, of 6 in 2 chapter(s)" in \
         capsys.readouterr().err
 
     book.run("book", root=root, log_output=False)
     tally = json.loads((root / "book" / "tally.json").read_text())
-    assert tally == {"profile": "book", "holds": 3, "does not hold": 1, "not checked": 2, "total": 6,
-                     "chapters": {"01_overview": {"holds": 1, "does not hold": 0, "not checked": 1},
-                                  "02_guided_fusion": {"holds": 2, "does not hold": 1, "not checked": 1}}}
+    one = {"holds": 1, "reversed": 0, "inconclusive": 0, "not checked": 1}
+    assert {k: v for k, v in tally.items() if k != "claims"} == {
+        "profile": "book", "holds": 3, "reversed": 1, "inconclusive": 0, "not checked": 2, "total": 6,
+        "chapters": {"01_overview": one,
+                     "02_guided_fusion": {"holds": 2, "reversed": 1, "inconclusive": 0, "not checked": 1}}}
     err = capsys.readouterr().err
-    assert "claims (profile book): 3 hold, 1 do not hold, 2 not checked, of 6 in 2 chapter(s)" in err
-    assert f"claim tally -> {root / 'book' / 'tally.json'}" in err
-    assert sorted(p.name for p in (root / "book").iterdir()) == ["chapters", "profiles", "tally.json"]  # no temp file
+    assert "claims (profile book): 3 hold, 1 reversed, 0 inconclusive, 2 not checked, of 6 in 2 chapter(s)" in err
+    assert f"claim tally -> {root / 'book' / 'tally.json'}, {root / 'book' / 'claims.md'}" in err
+    assert (root / "book" / "claims.md").read_text() == render.claims_table(tally)
+    assert sorted(p.name for p in (root / "book").iterdir()) == ["chapters", "claims.md", "profiles", "tally.json"]
 
     out = root / "book" / "chapters"
     nb = nbformat.read(out / "02_guided_fusion.ipynb", as_version=4)
@@ -236,8 +257,7 @@ def test_run_prepares_the_pages_and_writes_the_tally_under_book_only(tmp_path, m
     assert json.loads((root / "book" / "tally.json").read_text()) == tally
     # skipped chapters are counted too
     book.run("book", ["01_overview"], root=root, log_output=False)
-    assert json.loads((root / "book" / "tally.json").read_text())["chapters"] == {
-        "01_overview": {"holds": 1, "does not hold": 0, "not checked": 1}}
+    assert json.loads((root / "book" / "tally.json").read_text())["chapters"] == {"01_overview": one}
 
 
 def test_run_survives_an_unreadable_executed_notebook(tmp_path, monkeypatch, capsys):

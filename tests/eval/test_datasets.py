@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gvcf.eval import datasets
+from gvcf.eval import datasets, metrics
 from gvcf.eval.datasets import DatasetConfig
 from gvcf.engine.models import load_model
 
@@ -183,6 +183,7 @@ def test_features_sharded_across_ranks_equal_one_process_and_evaluate(tiny_folde
     np.testing.assert_allclose(joined, whole, rtol=1e-5, atol=1e-5)
     row = datasets.evaluate_folders(tmp_path / "tiles", tmp_path / "tiles2")
     assert row["fid"] == pytest.approx(0.0, abs=1e-3) and row["clip"] is None and row["giqa_k"] == 12
+    assert tuple(row) == metrics.METRIC_ROW   # the book's keys and scales (kid_e3: KID x 10^3)
 
 
 def test_default_steps_resolve_to_the_same_images():

@@ -92,65 +92,6 @@ def test_compare_with_paper_shapes():
     assert shown.iloc[0][("CLIP↑", "ours")] == "n/a" and shown.iloc[0][("FID↓", "paper")] == "20.60"
 
 
-def _verdicts(kind, ours, **kw):
-    return {c.text: c.holds for c in C.claims(kind, ours, **kw)}
-
-
-def test_claims_follow_the_numbers():
-    good = _verdicts("table1", _table1(md=10, gf=9), native=64)
-    assert good["GF < MD in FID at stride 1/4 (paper 128 px, here 16 px)"] is True
-    assert good["GF > MD in GIQA-QS at stride 3/4 (paper 384 px, here 48 px)"] is True
-    assert good["GF < MD in KID at stride 1/2 (paper 256 px, here 32 px)"] is False   # a tie does not hold
-    assert good["MD's FID falls as the stride grows (1/4 → 1/2 → 3/4 of a view)"] is True
-    assert good["MD has the better CLIP score (the paper: at 2 of its 3 strides)"] is None
-    bad = _verdicts("table1", _table1(md=9, gf=10), native=64)
-    assert bad["GF < MD in FID at stride 1/4 (paper 128 px, here 16 px)"] is False
-    text = C.claims_text("table1", _table1(md=9, gf=10), native=64)
-    assert "**does not hold** (this run: 9.00 vs 8.00; paper: 17.64 vs 20.60)" in text
-    assert "**not checked**" in text and "checked claims hold" in text
-
-    t2 = pd.DataFrame([dict(method=m, fid=f, kid_e3=f / 10) for m, f in
-                       [("MD", 12), ("Sync", 13), ("GF", 11), ("MD+SA0.4", 11.5), ("GF+SA0.4", 10.5), ("VCF", 6),
-                        ("VCF+GF", 5), ("VCF+SA0.4", 7), ("VCF+GF+SA0.4", 4), ("DDPM+MD", 30)]])
-    v2 = _verdicts("table2", t2)
-    assert v2["VCF (DDPM) has a lower FID than every DDIM method"] is True
-    assert v2["Style Alignment (alpha 0.4) lowers the FID of VCF"] is False
-    assert v2["Style Alignment (alpha 0.4) lowers the FID of GF"] is True
-    assert v2["Sync < MD in FID (nearly equal in the paper)"] is False
-    assert v2["VCF+GF+SA0.4 has the best FID of all methods"] is True
-
-    t3 = pd.DataFrame([dict(method=m, runtime_mean_s=s) for m, s in [("MD", 1.0), ("GF", 1.05), ("Sync", 1.5),
-                                                                    ("VCF", 40.0), ("VCF+GF", 41.0)]])
-    v3 = _verdicts("table3", t3)
-    assert v3["SyncDiffusion is about 10x slower than MD (DDIM)"] is False
-    assert v3["GF costs the same as MD (within 15 %)"] is True
-
-    m = pd.DataFrame([[1, .3, .3], [.3, 1, .7], [.3, .7, 1]], index=["MD", "MD+SA0.1", "Sync"],
-                     columns=["MD", "MD+SA0.1", "Sync"])
-    assert all(_verdicts("table4", m).values())
-    m.loc["Sync", "MD+SA0.1"] = m.loc["MD+SA0.1", "Sync"] = 0.2
-    assert not any(_verdicts("table4", m).values())
-
-    fig5 = pd.DataFrame([dict(method=f, alpha=a, fid=(10 if f == "MD" else 9) - a, giqa_ds=1 + a)
-                         for f in ("MD", "GF") for a in (0, 0.5, 1)])
-    v5 = _verdicts("fig5", fig5)
-    assert v5["GF: as alpha grows, quality improves: FID falls"] is True
-    assert v5["GF: as alpha grows, diversity drops: GIQA-DS falls"] is False
-    assert v5["GF beats MD in FID at every alpha"] is True and v5["GF beats MD in GIQA-DS at every alpha"] is False
-
-    md_seams = {8: 1.2, 16: 1.5, 32: 2.5, 48: 1.6}
-    seams = pd.DataFrame([dict(stride=s, method=m, seam_score=1.1 if m == "GF" else md_seams[s])
-                          for s in md_seams for m in ("MD", "GF")])
-    least_most = ("MD's seams are least visible at the smallest stride (the paper's 64 px) and most at 1/2 of a view "
-                  "(256 px)")
-    vs = _verdicts("seams", seams, native=64)
-    assert vs["GF shows weaker seams than MD at stride 8 px (1/8 of a view)"] is True and vs[least_most] is True
-    seams.loc[(seams["stride"] == 48) & (seams["method"] == "MD"), "seam_score"] = 3.0
-    assert _verdicts("seams", seams, native=64)[least_most] is False
-    with pytest.raises(ValueError, match="kind"):
-        C.claims("table9", seams)
-
-
 # ----------------------------------------------------------------------------- measurements without a UNet
 
 DDPM_CONFIG = SD2_SCHEDULER
@@ -165,7 +106,8 @@ def test_fused_noise_variance_ratios():
     assert ratio["md"] < 0.8 and abs(ratio["md"] - E.expected_md_ratio(layout)) < 0.05
     assert E.expected_md_ratio(layout) == pytest.approx(0.5)
     assert (table.groupby("method")["ratio_single"].mean().sub(1).abs() < 0.1).all()   # one view: untouched
-    assert all(C.claims("variance", table)[i].holds for i in range(3))
+    checked = C.check_all(["Eq. 11-14"], E.variance_results(table))
+    assert [c.verdict for c in checked] == ["holds"] * 3 and all(c.comparison.n == 10 for c in checked)
     with pytest.raises(ValueError, match="deterministic"):
         E.fused_noise_variance("ddim", DDPM_CONFIG, 5, layout)
     with pytest.raises(ValueError, match="overlap"):
@@ -179,6 +121,10 @@ def test_ssim_seams_sharpness_profile():
     table = E.ssim_table(sets)
     pd.testing.assert_frame_equal(table, metrics.ssim_matrix(sets))
     assert table.loc["a", "c"] == pytest.approx(1.0)
+    per = E.ssim_results(sets)
+    (ab,) = per.select(row="a", col="b")
+    assert ab.n == 2 and ab.values["ssim"][1] == pytest.approx(metrics.ssim(sets["a"][1], sets["b"][1]))
+    assert len(per.sets) == 6 and per.select(row="b", col="a")[0].values["ssim"].tolist() == ab.values["ssim"].tolist()
     smooth = np.tile(np.linspace(0, 255, 48).astype(np.uint8)[None, :, None], (16, 1, 3))
     seamed = smooth.copy()
     seamed[:, 24:] = np.clip(seamed[:, 24:].astype(int) + 60, 0, 255).astype(np.uint8)
@@ -248,6 +194,26 @@ def test_metric_row_on_sets_and_arrays(tiny_folder, tmp_path):
         assert cached[k] == row[k] and arrays[k] == pytest.approx(row[k], rel=1e-4, abs=1e-4)
 
 
+@pytest.mark.slow
+def test_results_are_the_metric_rows_numbers_per_panorama(tiny_folder, tmp_path):
+    """The claims' per-panorama results come from the metric rows' feature cache, and on all the panoramas give the
+    metric row's FID and GIQA (one metric row, one cache)."""
+    S = E.setup(model=str(tiny_folder), device="cpu", results_dir=str(tmp_path), ddim_steps=2, ddpm_steps=2,
+                width_views=2, stride=8, verbose=False)
+    prompts = ["a beach with palm trees"]
+    gen, ref = S.dataset("GF", prompts, 3), S.reference(prompts, 4)
+    row = S.metric_row(gen, ref)
+    R = E.results(S, {("GF",): gen}, ("method",), ref, values=("seam_score", "sharpness"))
+    (s,) = R.select(method="GF")
+    assert s.n == 3 and s.features["clean"].shape == (3, 2, 2048) and R.reference.giqa_k == row["giqa_k"]
+    for k in ("fid", "giqa_qs", "giqa_ds"):
+        assert R.value(s, k, range(3)) == pytest.approx(row[k], rel=1e-9), k
+    assert np.isfinite(R.value(s, "kid_e3", [0, 0, 2]))
+    assert s.values["sharpness"][1] == pytest.approx(E.sharpness(E.image_paths(gen)[1]))
+    with pytest.raises(ValueError, match="values must be among"):
+        E.results(S, {("GF",): gen}, ("method",), values=("colour",))
+
+
 def test_runtime_table_beside_the_paper(tiny_folder, tmp_path):
     S = E.setup(model=str(tiny_folder), device="cpu", results_dir=str(tmp_path), ddim_steps=2, ddpm_steps=3,
                 width_views=2, stride=8, verbose=False)
@@ -255,6 +221,9 @@ def test_runtime_table_beside_the_paper(tiny_folder, tmp_path):
     assert list(R["method"]) == ["MD", "GF", "VCF"] and list(R["sampler"]) == ["DDIM", "DDIM", "DDPM"]
     assert list(R["steps"]) == [2, 2, 3] and list(R["paper_steps"]) == [50, 50, 1000]
     assert (R["scaled_mean_s"] > R["runtime_mean_s"]).all() and "device_name" in R.attrs
+    runs = RT.runtime_results(R)
+    assert runs.unit == "timed runs" and [s.n for s in runs.sets] == [2, 2, 2]
+    assert np.mean(runs.select(method="VCF")[0].values["seconds"]) == pytest.approx(R["scaled_mean_s"].iloc[2])
     shown = RT.runtime_comparison(R).set_index("method")
     assert list(shown.index) == ["MD", "Sync", "Elastic", "GF", "VCF"]
     assert shown.loc["Elastic", "ours, s"] == M.NOT_REPRODUCED and shown.loc["Sync", "paper ÷ MD"] == "10.5"
@@ -278,3 +247,28 @@ def test_model_tag_follows_everything_that_defines_the_bundled_model(tmp_path, m
     assert model_tag("embedded") == tag
     (folder / "scheduler/scheduler_config.json").write_text('{"clip_sample": false}')   # another sampler: not
     assert model_tag("embedded") != tag
+
+
+def test_calibration_value_interpolates_the_first_crossing():
+    assert E.calibration_value([0.0, 0.5, 1.0], [1.0, 0.6, 0.2], 0.3) == (pytest.approx(0.875), True)
+    assert E.calibration_value([1.0, 0.0], [0.2, 1.0], 0.6) == (pytest.approx(0.5), True)     # any order
+    assert E.calibration_value([0.0, 0.5, 1.0], [1.0, 0.9, 0.8], 0.3) == (1.0, False)          # never reached
+
+
+@pytest.mark.slow
+def test_calibrate_sweeps_a_knob_against_md(tiny_folder, tmp_path):
+    S = E.setup(model=str(tiny_folder), device="cpu", results_dir=str(tmp_path), ddim_steps=2, width_views=2,
+                stride=8, verbose=False)
+    prompts = ["a beach with palm trees"]
+    with pytest.raises(ValueError, match="knob"):
+        E.calibrate(S, "guidance", [0, 1], prompts, 1)
+    with pytest.raises(ValueError, match="values"):
+        E.calibrate(S, "alpha", [0.5], prompts, 1)
+    assert not list(tmp_path.iterdir())                       # refused before any image was made
+    c = E.calibrate(S, "alpha", [0.0, 1.0], prompts, 2)
+    assert c.ssim[0] == pytest.approx(1.0) and c.ssim[1] < 1.0   # alpha 0 is MD itself
+    assert c.target == 0.30 and c.n == 2 and c.values == (0.0, 1.0)   # the paper's SSIM(MD+SA0.1, MD)
+    assert c.value == (round(E.calibration_value(c.values, c.ssim, 0.30)[0], 2))
+    sets = E.calibrated_sets(S, {"alpha": c}, prompts, 2)
+    assert list(sets) == ["MD", "MD+SA0.1"] and sets["MD+SA0.1"].alpha == c.value
+    assert "SSIM to MD against alpha (0: 1.00" in c.text()
