@@ -327,27 +327,31 @@ def book_fraction(stride: int) -> str:
     return fraction_label(stride / 512)
 
 
-# ----------------------------------------------------------------------------- the book profile
+# ----------------------------------------------------------------------------- the book and gpu profiles
 
-@pytest.mark.slow
-def test_book_profile_on_a_bundled_geometry_standin(tmp_path, monkeypatch, bundled_standin):
-    data = derive_profile("book", model=str(bundled_standin), device="cpu", prompts=[PROMPT],
+def run_bundled_profile(name: str, run_as: str, tmp_path, monkeypatch, bundled_standin) -> dict[str, str]:
+    """Profile `name` (counts shrunk) on the bundled-geometry stand-in, saved as `run_as`: each chapter's texts."""
+    data = derive_profile(name, model=str(bundled_standin), device="cpu", prompts=[PROMPT],
                           results_dir=str(tmp_path / "results"))
-    assert _changed_keys("book", data) <= set(COUNTS) | set(PLACES)
-    # named apart from "book": chapter 1 writes the README's figure (book/figures/overview.png) under profile "book"
+    assert _changed_keys(name, data) <= set(COUNTS) | set(PLACES)
     standins = [] if REAL_NETWORKS else [STANDIN_INCEPTION]
-    records, out = run_profile(tmp_path, "book-standin", data, monkeypatch, startup="".join(standins))
-    texts = _check_ran(records, out, "book-standin")
+    records, out = run_profile(tmp_path, run_as, data, monkeypatch, startup="".join(standins))
+    texts = _check_ran(records, out, run_as)
     if standins:
         assert (tmp_path / "startup.log").read_text().splitlines() == ["Inception stand-in"] * len(book.CHAPTERS)
     for stem, text in texts.items():
         assert "views of 64 px (16 latent px, VAE factor 4); canvas 64 x 448 px = 7 views wide" in text, stem
+    assert _panorama_sizes(tmp_path / "results") == {(448, 64)}
+    return texts
+
+
+@pytest.mark.slow
+def test_book_profile_on_a_bundled_geometry_standin(tmp_path, monkeypatch, bundled_standin):
+    # named apart from "book": chapter 1 writes the README's figure (book/figures/overview.png) under profile "book"
+    texts = run_bundled_profile("book", "book-standin", tmp_path, monkeypatch, bundled_standin)
     assert "stride 48 px = 3/4 of a view (the paper's 384 px)" in texts["01_overview"]
     assert "alphas: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]" in texts["04_style_alignment"]
-    assert _panorama_sizes(tmp_path / "results") == {(448, 64)}
 
-
-# ----------------------------------------------------------------------------- the gpu profile
 
 @pytest.mark.slow
 def test_gpu_profile_on_a_bundled_geometry_standin(tmp_path, monkeypatch, bundled_standin):
@@ -357,12 +361,4 @@ def test_gpu_profile_on_a_bundled_geometry_standin(tmp_path, monkeypatch, bundle
     assert original["common"]["model"] == "embedded" and original["common"]["device"] == "cuda"
     ours, theirs = original["common"], book.load_profile("book", REPO)["common"]
     assert ours["n_per_prompt"] > theirs["n_per_prompt"] and ours["n_reference"] >= theirs["n_reference"]
-    data = derive_profile("gpu", model=str(bundled_standin), device="cpu", prompts=[PROMPT],
-                          results_dir=str(tmp_path / "results"))
-    assert _changed_keys("gpu", data) <= set(COUNTS) | set(PLACES)
-    standins = [] if REAL_NETWORKS else [STANDIN_INCEPTION]
-    records, out = run_profile(tmp_path, "gpu", data, monkeypatch, startup="".join(standins))
-    texts = _check_ran(records, out, "gpu")
-    for stem, text in texts.items():
-        assert "views of 64 px (16 latent px, VAE factor 4); canvas 64 x 448 px = 7 views wide" in text, stem
-    assert _panorama_sizes(tmp_path / "results") == {(448, 64)}
+    run_bundled_profile("gpu", "gpu", tmp_path, monkeypatch, bundled_standin)
