@@ -426,13 +426,17 @@ PER_PANORAMA = {   # a per-panorama metric -> f(S, the image set, one image file
 }
 
 
-def _tile_features(S: Setup, cfg: DatasetConfig) -> dict[str, np.ndarray]:
-    """{mode: (panoramas, tiles, dim)}: the set's tile features, from the cache metric_row fills."""
+def _set_features(S: Setup, cfg: DatasetConfig) -> dict[str, np.ndarray]:
+    """{mode: (tiles, dim)}: the set's tile features in image order, from the cache metric_row fills."""
     folder = Path(cfg.output)
     caches = {m: folder / FEATURES_FILE.format(size=S.native, mode=m) for m in ("clean", "pytorch_fid")}
-    paths = image_paths(cfg)
-    return {m: f.reshape(len(paths), -1, f.shape[-1])
-            for m, f in _features(paths, S.native, caches, S.device).items()}
+    return _features(image_paths(cfg), S.native, caches, S.device)
+
+
+def _tile_features(S: Setup, cfg: DatasetConfig) -> dict[str, np.ndarray]:
+    """{mode: (panoramas, tiles, dim)}: _set_features per panorama."""
+    n = len(cfg.items())
+    return {m: f.reshape(n, -1, f.shape[-1]) for m, f in _set_features(S, cfg).items()}
 
 
 @stage("metrics")
@@ -455,10 +459,7 @@ def results(S: Setup, sets: dict, keys, reference: DatasetConfig | None = None, 
         out.append(PanoramaSet(dict(zip(keys, key)), per, _tile_features(S, cfg) if reference is not None else {}))
     ref = None
     if reference is not None:
-        paths = image_paths(reference)
-        folder = Path(reference.output)
-        feats = _features(paths, S.native, {m: folder / FEATURES_FILE.format(size=S.native, mode=m)
-                                            for m in ("clean", "pytorch_fid")}, S.device)
+        feats = _set_features(S, reference)
         smallest = min(s.features["clean"].shape[0] * s.features["clean"].shape[1] for s in out)
         ref = Reference(feats, giqa_k=min(metrics.GIQA_K, len(feats["clean"]), smallest))
     return Results(out, ref)
