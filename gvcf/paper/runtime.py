@@ -75,10 +75,10 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
         lpips = bench.random_lpips(sync.lpips_net, model.device)
     geometry = canvas(model, height, width, stride)
     height, width, stride = geometry.height, geometry.width, geometry.stride[1]
-    rows = []
+    runs, warmups, steps_of = {}, {}, {}
     for method in methods:
         sampler = METHOD_SAMPLER[method]
-        n = ddpm_steps if sampler == "ddpm" else steps
+        n = steps_of[method] = ddpm_steps if sampler == "ddpm" else steps
         kw = dict(height=height, width=width, stride=stride, sampler=sampler, guidance_scale=guidance_scale,
                   output_type="latent", progress=False, fusion="md" if method == "sync" else method)
 
@@ -86,8 +86,13 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
             hook = make_sync_hook(sync, lpips) if method == "sync" else None
             generate(model, prompt, steps=n_steps, seed=seed, view_hook=hook, **kw)
 
-        t = bench.time_runs({method: lambda seed, run=run, n=n: run(n, seed)}, model.device, repeats,
-                            warmups={method: lambda run=run, n=n: run(min(n, WARMUP_STEPS), 0)})[method]
+        runs[method] = lambda seed, run=run, n=n: run(n, seed)
+        warmups[method] = lambda run=run, n=n: run(min(n, WARMUP_STEPS), 0)
+    # one loop for all methods: round i times every method once, so run i of each shares the machine's load
+    timings = bench.time_runs(runs, model.device, repeats, warmups=warmups)
+    rows = []
+    for method, t in timings.items():
+        sampler, n = METHOD_SAMPLER[method], steps_of[method]
         target, factor = _scaled(method, sampler, n, sync)
         rows.append(dict(method=method, sampler=sampler, steps=n, repeats=repeats, mean_s=t.mean, std_s=t.std,
                          reported_steps=target, reported_mean_s=t.mean * factor, reported_std_s=t.std * factor,

@@ -17,6 +17,18 @@ def test_runtime_table_scales_ddpm_to_1000_steps(tiny64):
     assert (df["mean_s"] > 0).all()
 
 
+
+def test_runtime_table_interleaves_the_methods(tiny64, monkeypatch):
+    """Round i runs every method once (after all warm-ups), so run i of two methods shares the machine's load and
+    runtime_results may pair them."""
+    calls = []
+    monkeypatch.setattr(RT, "generate", lambda model, prompt, steps, seed, **kw: calls.append((kw["fusion"], steps)))
+    RT.runtime_table(tiny64, "md,vcf", repeats=3, steps=4, ddpm_steps=6, width=WIDTH, stride=STRIDE)
+    warm = RT.WARMUP_STEPS
+    timed = calls[-6:]
+    assert all(s == warm for _, s in calls[:-6]) and len(calls) > 6
+    assert timed == [("md", 4), ("vcf", 6)] * 3
+
 def test_sync_scaling_only_for_a_uniform_schedule():
     from gvcf.engine.sync import SyncConfig
 
