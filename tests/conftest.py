@@ -1,5 +1,6 @@
 """Shared fixtures: tiny random-weight Stable Diffusion pipelines built from configs (as diffusers' tests do)."""
 import os
+import types
 import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -68,3 +69,33 @@ def lpips_net():
         warnings.simplefilter("ignore")
         net = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
     return net.eval().requires_grad_(False)
+
+
+class ZeroUNet(torch.nn.Module):
+    """A noise predictor that always says 'no noise': isolates what fusion does to the sampler's noise."""
+
+    def __init__(self, sample_size=8, channels=4):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))
+        self.config = types.SimpleNamespace(in_channels=channels, sample_size=sample_size)
+
+    @property
+    def device(self):
+        return self.anchor.device
+
+    @property
+    def dtype(self):
+        return self.anchor.dtype
+
+    def forward(self, x, t, encoder_hidden_states=None):
+        return types.SimpleNamespace(sample=torch.zeros_like(x))
+
+
+@pytest.fixture
+def zero_model(tiny_pipe):
+    """tiny_pipe's model (view 8 latent px, VAE factor 2) with the ZeroUNet: eps = 0 whatever the prompt."""
+    from gvcf.engine.models import Model
+
+    model = Model.from_pipeline(tiny_pipe)
+    model.unet = ZeroUNet()
+    return model

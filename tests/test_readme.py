@@ -133,12 +133,15 @@ def test_generate(home):
 
 
 def test_the_python_example(home):
+    from PIL import Image
+
     block = re.search(r"```python\n(.*?)```", README.read_text(), flags=re.S).group(1)
     assert "seed=0)" in block
     code = block.replace("seed=0)", "seed=0, steps=3)")
     ok(subprocess.run([sys.executable, "-c", code], cwd=home, capture_output=True, text=True, timeout=600,
                       env=dict(os.environ, HF_HUB_OFFLINE="1")))
     assert (home / "pano.png").exists()
+    assert Image.open(home / "regions.png").size == (448, 64)
 
 
 def test_bench(home):

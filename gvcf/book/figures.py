@@ -82,6 +82,17 @@ def overview(sets: dict, prompts, n_per_prompt: int) -> list:
     return figures
 
 
+REGION_LABELS = {"md": "MultiDiffusion (MD)", "gf": "Guided Fusion (GF)", "vcf": "VCF", "gvcf": "GVCF"}
+
+
+@stage("plotting")
+def regions(panoramas: dict, prompt: str, region_prompt: str):
+    """Region prompts: the region's mask (white: region_prompt) above each fusion's panorama."""
+    labels = [f'mask: white "{region_prompt}", black "{prompt}"'] + \
+             [f"{REGION_LABELS[f]}, DDIM" for f in panoramas if f != "mask"]
+    return _show(show_panoramas(list(panoramas.values()), labels, title="Two prompts on one canvas"))
+
+
 @stage("plotting")
 def save_readme_figure(fig, profile: str, target: str = "../book/figures/overview.png") -> None:
     """The README's picture, written by the published book's run (profile `book`) only."""

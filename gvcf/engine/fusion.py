@@ -41,19 +41,33 @@ def fusion_method(name: str) -> FusionMethod:
 
 @dataclass(frozen=True)
 class FusionPlan:
-    """Everything about fusion that does not change between steps: layout, index, weights and their sums."""
+    """Everything about fusion that does not change between steps: layout, index, weights and their sums.
+
+    Its views are the layout's, or with prompt layers (gvcf.engine.regions) one per (layer, view) that the layer's
+    mask overlaps, layer by layer: layers[p] is view p's layer, its weights w_i times the mask."""
 
     layout: ViewLayout
-    index: torch.Tensor          # (V, wh, ww) flat canvas indices
-    weights: torch.Tensor        # (V, 1, wh, ww) w_i
+    index: torch.Tensor          # (P, wh, ww) flat canvas indices
+    weights: torch.Tensor        # (P, 1, wh, ww) w_i (times the layer's mask)
     weight_sum: torch.Tensor     # (1, 1, H, W) W = sum_i w_i
     weight_norm: torch.Tensor    # (1, 1, H, W) sqrt(sum_i w_i^2)
+    layers: tuple = ()           # (P,) the prompt layer of each view; () without layers
 
     @classmethod
-    def create(cls, layout: ViewLayout, weight_map: torch.Tensor, device=None) -> "FusionPlan":
+    def create(cls, layout: ViewLayout, weight_map: torch.Tensor, device=None,
+               masks: torch.Tensor | None = None) -> "FusionPlan":
+        """masks: None, or (L, H, W) latent weights of L prompt layers (regions.layer_masks)."""
         index = layout.flat_index(device)
         w = weight_map.to(device=device, dtype=torch.float32).expand(len(layout), 1, *layout.window).contiguous()
-        return cls(layout, index, w, layout.scatter_add(w, index), layout.scatter_add(w * w, index).sqrt())
+        layers = ()
+        if masks is not None:
+            m = masks.to(device=device, dtype=torch.float32).reshape(len(masks), -1)[:, index]   # (L, V, wh, ww)
+            layer, view = (m.flatten(2).amax(-1) > 0).nonzero(as_tuple=True)   # layer-major, views in order
+            index, w, layers = index[view], w[view] * m[layer, view][:, None], tuple(layer.tolist())
+        return cls(layout, index, w, layout.scatter_add(w, index), layout.scatter_add(w * w, index).sqrt(), layers)
+
+    def __len__(self) -> int:
+        return self.index.shape[0]
 
 
 def fuse(means: torch.Tensor, noises: torch.Tensor | None, plan: FusionPlan, correct_variance: bool) -> torch.Tensor:

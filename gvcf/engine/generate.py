@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from .checks import finite_number, is_int, positive_int
 from .fusion import FusionPlan, fuse, fusion_method
 from .models import Model, PromptEmbeds, auto_view_batch, load_model
+from .regions import check_regions, layer_masks
 from .samplers import check_sampler, make_sampler
 from .stages import stage
 from .style import align_noise, check_alpha
@@ -153,7 +154,7 @@ def generate_batch(
     alpha: float = 0.0, reference_noise: torch.Tensor | None = None, latents: torch.Tensor | None = None,
     circular: bool = False, view_batch_size: int | None = None, output_type: str = "pil", progress: bool = True,
     eta: float = 0.0, weights: str | None = None, decode_tile: int | None = None,
-    view_hook: Callable | None = None,
+    view_hook: Callable | None = None, regions=None,
 ) -> list[GenerationResult]:
     """Canvases of one geometry denoised together (Eq. 8, 14, 15): their views share UNet calls.
 
@@ -164,6 +165,9 @@ def generate_batch(
     reference_noise: (1 or K, C, h, w). view_batch_size: views per UNet call (None: auto_view_batch for the
     device and model). view_hook(views, i, t, ctx: StepContext) may replace a canvas's views before the UNet at
     step i; it runs per canvas with gradients enabled (SyncDiffusion uses it). seconds: the batch's time / K.
+    regions: [(mask, prompt), ...], masks (height, width) in [0, 1] (bool or float) in image pixels: each region's
+    views are denoised with its prompt, its mask times their weights; the canvas's prompt fills the rest, weight
+    1 - sum of the masks (gvcf.engine.regions).
     """
     # -- check everything that needs no model --
     method = fusion_method(fusion)
@@ -188,6 +192,7 @@ def generate_batch(
     latents = _finite_tensor(latents, "latents")
     reference_noise = _finite_tensor(reference_noise, "reference_noise")
     stride_pair(stride)   # a malformed stride fails before the model loads
+    regions = check_regions(regions)
     model = _resolve_model(model)
     steps = check_sampler(sampler, steps, eta, model.scheduler_config.get("num_train_timesteps"))
     geometry = canvas(model, height, width, stride, circular)
@@ -196,14 +201,20 @@ def generate_batch(
     latents = _per_canvas(latents, shape, k, "latents", shared=False)
     reference_noise = _per_canvas(reference_noise, (1, shape[1], *layout.window), k, "reference_noise", shared=True)
     view_batch_size = view_batch_size or auto_view_batch(model, layout.window, guidance_scale > 1.0)
+    masks = layer_masks(regions, geometry.height, geometry.width, f) if regions else None
 
     t0 = time.perf_counter()
-    device, n_views = model.device, len(layout)
+    device = model.device
     sampler_ = make_sampler(sampler, model.scheduler_config, steps, eta=eta, device=device)
-    texts = {p: model.encode_prompt(p, negative_prompt, guidance=guidance_scale > 1.0) for p in dict.fromkeys(prompts)}
-    text = texts[prompts[0]] if len(texts) == 1 else PromptEmbeds.per_view([texts[p] for p in prompts], n_views)
-    plan = FusionPlan.create(layout, weight_map(weights or method.weights, *layout.window), device)
-    contexts = [StepContext(model, texts[p], sampler_, guidance_scale, layout, view_batch_size) for p in prompts]
+    plan = FusionPlan.create(layout, weight_map(weights or method.weights, *layout.window), device, masks)
+    n_views = len(plan)   # the layout's views, or one per (prompt layer, view) with regions
+    layers = [[p, *(q for _, q in regions)] for p in prompts]   # canvas j's prompt of each layer (0: its own)
+    texts = {p: model.encode_prompt(p, negative_prompt, guidance=guidance_scale > 1.0)
+             for p in dict.fromkeys(q for ps in layers for q in ps)}
+    view_texts = [texts[ps[layer]] for ps in layers for layer in plan.layers or [0] * n_views]   # one per view
+    text = PromptEmbeds.per_view(view_texts)
+    canvas_texts = [PromptEmbeds.per_view(view_texts[j * n_views:(j + 1) * n_views]) for j in range(k)]
+    contexts = [StepContext(model, t, sampler_, guidance_scale, layout, view_batch_size) for t in canvas_texts]
     # -- x_T per canvas: seeded noise on the CPU (the same on every device), then Style Alignment (Eq. 15) --
     gens = [torch.Generator("cpu").manual_seed(s) for s in seeds]
     xs = []
@@ -242,6 +253,8 @@ def generate_batch(
                       width=geometry.width, stride=geometry.stride, fusion=fusion, sampler=sampler, steps=steps,
                       guidance_scale=guidance_scale, alpha=alpha, seed=seed, circular=circular, eta=eta,
                       weights=weights or method.weights)
+        if regions:
+            config["regions"] = [(q, hashlib.sha256(m.tobytes()).hexdigest()[:16]) for m, q in regions]
         results.append(GenerationResult(None if image is None else _as_image(image, output_type), x, layout, f,
                                         seconds, config))
     return results

@@ -100,10 +100,12 @@ class PromptEmbeds:
     uncond: torch.Tensor | None
 
     @classmethod
-    def per_view(cls, texts: list["PromptEmbeds"], n_views: int) -> "PromptEmbeds":
-        """One row per view of canvases side by side: canvas j's n_views views get texts[j]."""
+    def per_view(cls, texts: list["PromptEmbeds"]) -> "PromptEmbeds":
+        """One row per view: view p gets texts[p] (one object: the same embeddings, kept as one broadcast row)."""
+        if all(t is texts[0] for t in texts):
+            return texts[0]
         def rows(parts):
-            return None if parts[0] is None else torch.cat([p.expand(n_views, -1, -1) for p in parts])
+            return None if parts[0] is None else torch.cat(parts)
         return cls(rows([t.cond for t in texts]), rows([t.uncond for t in texts]))
 
     def rows(self, start: int, k: int) -> "PromptEmbeds":

@@ -76,10 +76,12 @@ def _mkldnn_deterministic():
         torch.backends.mkldnn.deterministic = before
 
 
-def decode_x0(views: torch.Tensor, i: int, t, ctx) -> torch.Tensor:
-    """Views x_t -> the sampler's x_0-hat -> VAE-decoded images in [0, 1], differentiable w.r.t. the views."""
+def decode_x0(views: torch.Tensor, i: int, t, ctx, first: int = 0) -> torch.Tensor:
+    """Views x_t (the canvas's views first, first + 1, ...) -> the sampler's x_0-hat -> VAE-decoded images in
+    [0, 1], differentiable w.r.t. the views."""
     model, sampler = ctx.model, ctx.sampler
-    eps = model.predict_noise(sampler.scale_input(views, i), t, ctx.text, ctx.guidance_scale)
+    text = ctx.text.rows(first, views.shape[0])
+    eps = model.predict_noise(sampler.scale_input(views, i), t, text, ctx.guidance_scale)
     x0 = sampler.step(eps, i, views).pred_original
     z = x0 / model.vae.config.scaling_factor
     shift = getattr(model.vae.config, "shift_factor", None)
@@ -116,7 +118,7 @@ def make_sync_hook(config: SyncConfig = SyncConfig(), lpips=None):
             net[0] = load_lpips(config.lpips_net, device=ctx.model.device)
         views = views.detach()
         with torch.no_grad():
-            target = decode_x0(views[anchor:anchor + 1], i, t, ctx)
+            target = decode_x0(views[anchor:anchor + 1], i, t, ctx, anchor)
         out = views.clone()
         # oneDNN primitives may pick non-deterministic algorithms unless asked not to; torch passes this flag on
         # (dnnl attr set_deterministic), so the gradient step is repeatable in one process as the plain steps are
@@ -125,7 +127,7 @@ def make_sync_hook(config: SyncConfig = SyncConfig(), lpips=None):
                 if j == anchor:
                     continue
                 view = views[j:j + 1].clone().requires_grad_(True)
-                loss = lpips_distance(net[0], decode_x0(view, i, t, ctx), target)
+                loss = lpips_distance(net[0], decode_x0(view, i, t, ctx, j), target)
                 (grad,) = torch.autograd.grad(loss, view)   # frees this view's graph
                 out[j:j + 1] = view.detach() - w * grad.to(view.dtype)
         return out

@@ -20,5 +20,6 @@ SYNC_WEIGHT = DEFAULT_SYNC_WEIGHT  # SyncDiffusion's default weight (Table 2's S
 TABLE1_FRACTIONS = (0.25, 0.5, 0.75)         # the paper's strides 128, 256, 384 on 512 px views
 FIG4_FRACTIONS = (0.125, 0.25, 0.5, 0.75)    # Fig. 4: 64, 128, 256, 384
 FIG4_PROMPT = PAPER_PROMPTS[2]   # Fig. 4 here: a ridgeline by day, where a seam shows (the night city hides it)
+REGION_PROMPTS = (PAPER_PROMPTS[8], PAPER_PROMPTS[0])   # beyond the paper: a beach (left) beside the night city
 TABLE2_METHODS = ("MD", "Sync", "Elastic", "GF", *(f"{m}+SA{SA_ALPHA:g}" for m in ("MD", "GF")), "VCF", "VCF+GF",
                   *(f"{m}+SA{SA_ALPHA:g}" for m in ("VCF", "VCF+GF")))

@@ -699,6 +699,26 @@ def overview_table(sets: dict, seams) -> pd.DataFrame:
                          for name, cfg in sets.items()])
 
 
+@stage("generation")
+def region_panoramas(S: Setup, prompt: str, region_prompt: str, fusions=("md", "gf"), k: int = 0) -> dict:
+    """Region prompts (gvcf.engine.regions): region_prompt on the canvas's left half, `prompt` on the right, blended
+    over one view's width, with DDIM from the seed of panorama k of `prompt` (the same noise as its image sets).
+    Returns {"mask": the region's mask as a uint8 image, fusion: uint8 panorama}."""
+    from ..engine.generate import derive_seed, generate
+    from ..engine.regions import strip_mask
+
+    half, ramp = S.width // 2, S.native // 2
+    mask = strip_mask(S.height, S.width, 0, half - ramp, ramp=2 * ramp)
+    out = {"mask": np.repeat((mask * 255).round().astype(np.uint8)[..., None], 3, axis=-1)}
+    seed = derive_seed(S.seed, f"{prompt}/{k}")
+    for fusion in fusions:
+        image = generate(S.model, prompt, seed=seed, height=S.height, width=S.width, stride=S.stride, fusion=fusion,
+                         sampler="ddim", steps=S.steps_for("ddim"), regions=[(mask, region_prompt)],
+                         output_type="np", progress=False).image
+        out[fusion] = (image * 255).round().astype(np.uint8)
+    return out
+
+
 def figure_prompt(prompts, preferred: str) -> str:
     """The prompt a figure shows: `preferred` when the chapter runs it, else the chapter's first prompt."""
     return preferred if preferred in prompts else prompts[0]

@@ -1,6 +1,4 @@
 """generate(): determinism, batching invariance, circular wrap, the blur of MD with DDPM, bad input, decoding."""
-import types
-
 import pytest
 import torch
 
@@ -60,34 +58,13 @@ def test_circular_is_equivariant_to_horizontal_roll(tiny_pipe, height):
                                                                    **(kw | dict(circular=False))).latents, atol=1e-3)
 
 
-class ZeroUNet(torch.nn.Module):
-    """A noise predictor that always says 'no noise': isolates what fusion does to the sampler's noise."""
-
-    def __init__(self, sample_size=8, channels=4):
-        super().__init__()
-        self.anchor = torch.nn.Parameter(torch.zeros(()))
-        self.config = types.SimpleNamespace(in_channels=channels, sample_size=sample_size)
-
-    @property
-    def device(self):
-        return self.anchor.device
-
-    @property
-    def dtype(self):
-        return self.anchor.dtype
-
-    def forward(self, x, t, encoder_hidden_states=None):
-        return types.SimpleNamespace(sample=torch.zeros_like(x))
-
-
 @pytest.mark.parametrize("fusion,expected", [("md", 0.5 ** 0.5), ("gf", None), ("vcf", 1.0), ("gvcf", 1.0)])
-def test_zero_predictor_spread_in_overlaps(tiny_pipe, fusion, expected):
+def test_zero_predictor_spread_in_overlaps(zero_model, fusion, expected):
     """Fig. 3's blur: with DDPM, averaging shrinks the spread of x where views overlap; VCF/GVCF keep it.
 
     With eps = 0 and x_T = 0, x_0 is the sampler's injected noise propagated pixel-wise linearly, so where two
     views overlap MD's spread is exactly 1/sqrt(2) of the single-view spread, and VCF/GVCF's is the same."""
-    model = Model.from_pipeline(tiny_pipe)
-    model.unet = ZeroUNet()
+    model = zero_model
     # window 8, stride 4 latent: columns 0-3 and 60-63 are covered once, the rest twice
     spreads = []
     for seed in range(6):
