@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from ..engine.samplers import make_sampler
 from ..engine.stages import stage
 from ..engine.views import DEFAULT_WIDTH_VIEWS, ViewLayout, canvas, stride_pixels
 from ..engine.weights import weight_map
-from ..eval import datasets, metrics
+from ..eval import coherence, datasets, metrics
 from ..eval.cache import config_key
 from ..eval.datasets import DatasetConfig
 from ..eval.inception import load_image
@@ -420,9 +421,24 @@ def metric_row(generated, reference, native: int, prompts=None, device: str = "c
 
 # ============================================================================ per-panorama results (the claims' data)
 
+@lru_cache(maxsize=4096)
+def _coherence(path: str, size: int, device: str) -> dict[str, float]:
+    """Intra-LPIPS and Intra-Style-L of one image file (one VGG pass for both), with one LPIPS net per device."""
+    return coherence.coherence(load_image(path), size, _lpips_vgg(device), device)
+
+
+@lru_cache(maxsize=None)
+def _lpips_vgg(device: str):
+    from ..engine.perceptual import load_lpips
+
+    return load_lpips(coherence.NET, device=device)
+
+
 PER_PANORAMA = {   # a per-panorama metric -> f(S, the image set, one image file)
     "seam_score": lambda S, cfg, path: metrics.seam_score(load_image(path), S.seams(cfg.stride)),
     "sharpness": lambda S, cfg, path: sharpness(path),
+    **{name: lambda S, cfg, path, name=name: _coherence(str(path), S.native, str(S.device))[name]
+       for name in coherence.COHERENCE_METRICS},
 }
 
 
@@ -465,18 +481,24 @@ def results(S: Setup, sets: dict, keys, reference: DatasetConfig | None = None, 
     return Results(out, ref)
 
 
-def standard_errors(R: Results, metric: str = "kid_e3", n_boot: int = 1000) -> pd.DataFrame:
-    """Per set of R: the metric on all its panoramas and its bootstrap standard error over panoramas (KID's noise at
-    this n, which its point value hides)."""
+def standard_errors(R: Results, metrics="kid_e3", n_boot: int = 1000, limits: bool = False) -> pd.DataFrame:
+    """Per set of R, for each metric (a name or several): its value on all the set's panoramas and its bootstrap
+    standard error over panoramas (KID's noise at this n, which its point value hides); limits: also the 95%
+    interval ("<metric> low", "<metric> high"). One panorama: NaN where a spread is needed."""
     from ..eval import evidence
 
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     rows = []
     for s in R.sets:
-        if s.n < evidence.MIN_ITEMS:      # one panorama: a value, no spread to resample
-            rows.append(s.labels | {metric: R.value(s, metric, range(s.n)), f"{metric} SE": math.nan, "n": s.n})
-            continue
-        c = evidence.interval(list(range(s.n)), lambda ks, s=s: R.value(s, metric, ks), n_boot=n_boot)
-        rows.append(s.labels | {metric: c.estimate, f"{metric} SE": c.se, "n": c.n})
+        row = dict(s.labels)
+        for m in metrics:
+            value = lambda ks, s=s, m=m: R.value(s, m, ks)  # noqa: E731
+            c = evidence.interval(list(range(s.n)), value, n_boot=n_boot) if s.n >= evidence.MIN_ITEMS else None
+            row[m] = value(range(s.n)) if c is None else c.estimate
+            row[f"{m} SE"] = math.nan if c is None else c.se
+            if limits:
+                row[f"{m} low"], row[f"{m} high"] = (math.nan, math.nan) if c is None else (c.low, c.high)
+        rows.append(row | {"n": s.n})
     return pd.DataFrame(rows)
 
 

@@ -15,9 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PAPER_DIR = ROOT / "data" / "paper"
 METRICS = ("fid", "kid_e3", "giqa_qs", "giqa_ds", "clip")
 METRIC_LABELS = {"fid": "FID↓", "kid_e3": "KID↓ (×10⁻³)", "giqa_qs": "GIQA-QS↑", "giqa_ds": "GIQA-DS↑",
-                 "clip": "CLIP↑"}
-SHORT_LABELS = {"fid": "FID", "kid_e3": "KID", "giqa_qs": "GIQA-QS", "giqa_ds": "GIQA-DS", "clip": "CLIP"}
-LOWER_IS_BETTER = {"fid": True, "kid_e3": True, "giqa_qs": False, "giqa_ds": False, "clip": False}
+                 "clip": "CLIP↑", "intra_lpips": "Intra-LPIPS↓", "intra_style": "Intra-Style-L↓"}
+SHORT_LABELS = {"fid": "FID", "kid_e3": "KID", "giqa_qs": "GIQA-QS", "giqa_ds": "GIQA-DS", "clip": "CLIP",
+                "intra_lpips": "Intra-LPIPS", "intra_style": "Intra-Style-L"}
+LOWER_IS_BETTER = {"fid": True, "kid_e3": True, "giqa_qs": False, "giqa_ds": False, "clip": False,
+                   "intra_lpips": True, "intra_style": True}
 
 
 def fraction_label(fraction: float) -> str:

@@ -272,3 +272,26 @@ def test_calibrate_sweeps_a_knob_against_md(tiny_folder, tmp_path):
     sets = E.calibrated_sets(S, {"alpha": c}, prompts, 2)
     assert list(sets) == ["MD", "MD+SA0.1"] and sets["MD+SA0.1"].alpha == c.value
     assert "SSIM to MD against alpha (0: 1.00" in c.text()
+
+
+def test_coherence_per_panorama_and_its_intervals(tiny_folder, tmp_path):
+    """Intra-LPIPS / Intra-Style-L per panorama are gvcf.eval.coherence's on the image file, and standard_errors
+    gives each set's mean with its interval (NaN spread for a single panorama)."""
+    from gvcf.eval.coherence import COHERENCE_METRICS, coherence
+    from gvcf.eval.inception import load_image
+
+    S = E.setup(model=str(tiny_folder), device="cpu", results_dir=str(tmp_path), ddim_steps=2, ddpm_steps=2,
+                width_views=3, stride=8, verbose=False)
+    prompts = ["a beach with palm trees", "a photo of a city skyline at night"]
+    sets = {("MD",): S.dataset("MD", prompts, 2), ("GF",): S.dataset("GF", prompts[:1], 1)}
+    R = E.results(S, sets, ("method",), values=COHERENCE_METRICS)
+    md = R.select(method="MD")[0]
+    first = coherence(load_image(E.image_paths(sets[("MD",)])[0]), S.native)
+    assert md.values["intra_lpips"][0] == pytest.approx(first["intra_lpips"], rel=1e-6)
+    assert md.values["intra_style"][0] == pytest.approx(first["intra_style"], rel=1e-6)
+    table = E.standard_errors(R, COHERENCE_METRICS, limits=True).set_index("method")
+    for m in COHERENCE_METRICS:
+        assert table.loc["MD", m] == pytest.approx(md.values[m].mean())
+        assert table.loc["MD", f"{m} low"] <= table.loc["MD", m] <= table.loc["MD", f"{m} high"]
+        assert np.isnan(table.loc["GF", f"{m} SE"]) and np.isnan(table.loc["GF", f"{m} low"])
+    assert list(table["n"]) == [4, 1]
