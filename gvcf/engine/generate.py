@@ -229,6 +229,7 @@ def generate_batch(
         xs.append(x.to(device) * sampler_.init_noise_sigma)
     # -- joint denoising: gather every canvas's views, predict noise with CFG in shared UNet calls, split step,
     #    fuse each canvas (Eq. 8 / 14) --
+    history = None   # a multistep sampler's per-view state: each view's previous x_0 prediction (not fused)
     with torch.no_grad():
         for i, t in enumerate(tqdm(sampler_.timesteps, desc=f"{fusion}/{sampler}", disable=not progress)):
             views = [layout.gather(x, plan.index) for x in xs]
@@ -237,7 +238,8 @@ def generate_batch(
                     views = [view_hook(v, i, t, ctx).detach() for v, ctx in zip(views, contexts)]
             views = views[0] if k == 1 else torch.cat(views)
             eps = model.predict_noise(sampler_.scale_input(views, i), t, text, guidance_scale, view_batch_size)
-            step = sampler_.step(eps, i, views)
+            step = sampler_.step(eps, i, views, history)
+            history = step.pred_original if sampler_.multistep else None
             for j, gen in enumerate(gens):
                 rows = slice(j * n_views, (j + 1) * n_views)
                 noise = None
@@ -282,11 +284,12 @@ def generate_views(model, prompt: str, seeds, sampler: str = "ddpm", steps: int 
         gens = [torch.Generator("cpu").manual_seed(s) for s in seeds[start:start + batch_size]]
         draw = lambda: torch.cat([torch.randn(shape, generator=g) for g in gens]).to(model.device)
         sampler_ = make_sampler(sampler, model.scheduler_config, steps, eta=eta, device=model.device)
-        x = draw() * sampler_.init_noise_sigma
+        x, history = draw() * sampler_.init_noise_sigma, None
         with torch.no_grad():
             for i, t in enumerate(sampler_.timesteps):
                 eps = model.predict_noise(sampler_.scale_input(x, i), t, text, guidance_scale)
-                step = sampler_.step(eps, i, x)
+                step = sampler_.step(eps, i, x, history)
+                history = step.pred_original if sampler_.multistep else None
                 x = step.mean if step.std is None else step.mean + step.std * draw()
             images = torch.cat([model.decode(x[k:k + 1]) for k in range(len(x))])
         out.append((images.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8))

@@ -4,9 +4,14 @@ Each sampler is built from a diffusers scheduler config (``XScheduler.from_confi
 timesteps and sigmas are diffusers' own; its ``step`` reproduces the scheduler's ``step`` exactly
 (tests compare them with the same noise) but returns the two parts separately, which is what
 Variance-Corrected Fusion needs. ``std is None`` marks a deterministic step: no noise is drawn.
+
+A multistep sampler (``multistep = True``: DPM-Solver++) also takes ``previous``, the previous step's
+``pred_original`` of the same rows: in joint denoising each view keeps its own history (the per-view state whose
+mixing across views corrupted diffusers' panoramas, diffusers #3494), and only x_t is fused.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -15,7 +20,8 @@ from .archs import SD2_SCHEDULER
 from .checks import finite_number, positive_int
 
 # the paper's DDIM-50 and DDPM-1000: DDPM's default is the whole chain of Stable Diffusion 2's schedule
-DEFAULT_STEPS = {"ddim": 50, "ddpm": SD2_SCHEDULER["num_train_timesteps"], "euler_ancestral": 50}
+DEFAULT_STEPS = {"ddim": 50, "ddpm": SD2_SCHEDULER["num_train_timesteps"], "euler_ancestral": 50,
+                 "dpmpp_2m": 25, "dpmpp_2m_sde": 25}   # DPM-Solver++: diffusers' usual 20-25 steps
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class DDPMSampler:
     """Ancestral DDPM (Ho et al. 2020, Eq. 9): mu_t from x_0 and x_t, sigma_t^2 from the variance type."""
 
     stochastic = True
+    multistep = False
 
     def __init__(self, scheduler_config, steps: int, device=None):
         from diffusers import DDPMScheduler
@@ -82,7 +89,7 @@ class DDPMSampler:
     def scale_input(self, sample, i: int):
         return sample
 
-    def step(self, model_output, i: int, sample) -> SplitStep:
+    def step(self, model_output, i: int, sample, previous=None) -> SplitStep:
         """One DDPM step (Eq. 9), split into mu_t and sigma_t."""
         s = self.scheduler
         t = self._t[i]
@@ -105,6 +112,8 @@ class DDPMSampler:
 class DDIMSampler:
     """DDIM (Song et al. 2021, Eq. 12): deterministic for eta = 0, stochastic with sigma_t = eta * sqrt(var) otherwise."""
 
+    multistep = False
+
     def __init__(self, scheduler_config, steps: int, eta: float = 0.0, device=None):
         from diffusers import DDIMScheduler
 
@@ -118,7 +127,7 @@ class DDIMSampler:
     def scale_input(self, sample, i: int):
         return sample
 
-    def step(self, model_output, i: int, sample) -> SplitStep:
+    def step(self, model_output, i: int, sample, previous=None) -> SplitStep:
         """One DDIM step (Song et al. Eq. 12), split into its mean and sigma_t."""
         s = self.scheduler
         t = self._t[i]
@@ -136,6 +145,7 @@ class EulerAncestralSampler:
     """Euler ancestral (Karras et al. 2022): an Euler step to sigma_down, then noise of std sigma_up."""
 
     stochastic = True
+    multistep = False
 
     def __init__(self, scheduler_config, steps: int, device=None):
         from diffusers import EulerAncestralDiscreteScheduler
@@ -148,7 +158,7 @@ class EulerAncestralSampler:
     def scale_input(self, sample, i: int):
         return sample / ((self.sigmas[i] ** 2 + 1) ** 0.5)
 
-    def step(self, model_output, i: int, sample) -> SplitStep:
+    def step(self, model_output, i: int, sample, previous=None) -> SplitStep:
         """One Euler-ancestral step, split into the deterministic Euler part and sigma_up."""
         sigma, sigma_to = self.sigmas[i], self.sigmas[i + 1]
         pt = self.scheduler.config.prediction_type
@@ -165,7 +175,75 @@ class EulerAncestralSampler:
         return SplitStep(mean, sigma_up.to(sample.dtype), x0)
 
 
-SAMPLERS = {"ddim": DDIMSampler, "ddpm": DDPMSampler, "euler_ancestral": EulerAncestralSampler}
+class DPMSolverSampler:
+    """DPM-Solver++ 2M (Lu et al. 2022, Alg. 2) or its SDE variant (their Eq. 18), diffusers' multistep midpoint form.
+
+    With h = lambda_t - lambda_s and D = x0_s + (x0_s - x0_prev) / (2 r), r = h_prev / h (D = x0_s at a first-order
+    step), the ODE step is x_t = (sigma_t / sigma_s) x_s - alpha_t (e^{-h} - 1) D, and the SDE step
+    x_t = (sigma_t / sigma_s) e^{-h} x_s + alpha_t (1 - e^{-2h}) D + sigma_t sqrt(1 - e^{-2h}) z."""
+
+    multistep = True
+
+    def __init__(self, scheduler_config, steps: int, device=None, algorithm: str = "dpmsolver++"):
+        from diffusers import DPMSolverMultistepScheduler
+
+        config = {**scheduler_config, "algorithm_type": algorithm, "solver_order": 2, "solver_type": "midpoint"}
+        self.scheduler = _scheduler(DPMSolverMultistepScheduler, config, steps, device)
+        c = self.scheduler.config
+        if c.get("use_flow_sigmas") or c.prediction_type not in ("epsilon", "sample", "v_prediction"):
+            raise ValueError(f"dpm-solver supports epsilon, sample and v_prediction, got {c.prediction_type!r}")
+        self.timesteps = self.scheduler.timesteps
+        self.sigmas = self.scheduler.sigmas
+        self.init_noise_sigma = float(self.scheduler.init_noise_sigma)
+        self.stochastic = algorithm == "sde-dpmsolver++"
+        n = len(self.timesteps)
+        last_first_order = c.euler_at_final or (c.lower_order_final and n < 15) or c.final_sigmas_type == "zero"
+        # diffusers: first order at the first step (no history) and, for stability, at the last
+        self.first_order = [i == 0 or (i == n - 1 and last_first_order) for i in range(n)]
+
+    def scale_input(self, sample, i: int):
+        return sample
+
+    def _alpha_sigma(self, i: int):
+        sigma = self.sigmas[i]
+        alpha = 1 / ((sigma**2 + 1) ** 0.5)   # diffusers' _sigma_to_alpha_sigma_t
+        return alpha, sigma * alpha
+
+    def step(self, model_output, i: int, sample, previous=None) -> SplitStep:
+        """One DPM-Solver++ (2M or SDE) step, split into its mean and its noise's std (None for the ODE)."""
+        s = self.scheduler
+        alpha_s, sigma_s = self._alpha_sigma(i)
+        alpha_t, sigma_t = self._alpha_sigma(i + 1)
+        pt = s.config.prediction_type   # x0_s: the data prediction the solver integrates
+        x0 = ((sample - sigma_s * model_output) / alpha_s if pt == "epsilon" else model_output if pt == "sample"
+              else alpha_s * sample - sigma_s * model_output)
+        if s.config.thresholding:
+            x0 = s._threshold_sample(x0)
+        lambda_s, lambda_t = torch.log(alpha_s) - torch.log(sigma_s), torch.log(alpha_t) - torch.log(sigma_t)
+        h = lambda_t - lambda_s
+        second = not self.first_order[i] and previous is not None
+        if second:   # D0 = x0_s, D1 = (x0_s - x0_prev) / r0
+            alpha_p, sigma_p = self._alpha_sigma(i - 1)
+            r0 = (lambda_s - (torch.log(alpha_p) - torch.log(sigma_p))) / h
+            d1 = (1.0 / r0) * (x0 - previous)
+        if self.stochastic:
+            mean = (sigma_t / sigma_s * torch.exp(-h)) * sample + (alpha_t * (1 - torch.exp(-2.0 * h))) * x0
+            if second:
+                mean = mean + 0.5 * (alpha_t * (1 - torch.exp(-2.0 * h))) * d1
+            std = sigma_t * torch.sqrt(1.0 - torch.exp(-2 * h))
+            # diffusers draws noise at every step (std = 0 at a final sigma of zero): so do we
+            return SplitStep(mean, std.to(sample.dtype), x0)
+        mean = (sigma_t / sigma_s) * sample - (alpha_t * (torch.exp(-h) - 1.0)) * x0
+        if second:
+            mean = mean - 0.5 * (alpha_t * (torch.exp(-h) - 1.0)) * d1
+        return SplitStep(mean, None, x0)
+
+
+SAMPLERS = {   # name -> constructor(scheduler_config, steps, device=...)
+    "ddim": DDIMSampler, "ddpm": DDPMSampler, "euler_ancestral": EulerAncestralSampler,
+    "dpmpp_2m": functools.partial(DPMSolverSampler, algorithm="dpmsolver++"),
+    "dpmpp_2m_sde": functools.partial(DPMSolverSampler, algorithm="sde-dpmsolver++"),
+}
 
 
 def check_sampler(name: str, steps: int | None, eta: float = 0.0, num_train_timesteps: int | None = None) -> int:

@@ -58,16 +58,21 @@ def resolve_path(path: str | os.PathLike) -> Path:
     return (base / p).resolve()
 
 
+STEP_BUDGETS = {   # a sampler -> the chapters' step count it runs (DDIM's few, or DDPM's many)
+    "ddim": "ddim_steps", "dpmpp_2m": "ddim_steps", "dpmpp_2m_sde": "ddim_steps",   # DPM-Solver++: second order
+    "ddpm": "ddpm_steps", "euler_ancestral": "ddpm_steps",
+}
+
+
 def steps_for(sampler: str, steps: int | None, ddim_steps: int, ddpm_steps: int) -> int:
-    """Denoising steps for a sampler: `steps` for every sampler when set, else ddim_steps (DDIM) / ddpm_steps (DDPM
-    and the other stochastic samplers)."""
+    """Denoising steps for a sampler: `steps` for every sampler when set, else its budget in STEP_BUDGETS
+    (ddim_steps for DDIM and DPM-Solver++, ddpm_steps for DDPM and Euler ancestral)."""
     if steps is not None:
         return positive_int(steps, "steps")
-    if sampler == "ddim":
-        return positive_int(ddim_steps, "ddim_steps")
-    if sampler in ("ddpm", "euler_ancestral"):
-        return positive_int(ddpm_steps, "ddpm_steps")
-    raise ValueError(f"unknown sampler {sampler!r}")
+    if sampler not in STEP_BUDGETS:
+        raise ValueError(f"unknown sampler {sampler!r}")
+    name = STEP_BUDGETS[sampler]
+    return positive_int(dict(ddim_steps=ddim_steps, ddpm_steps=ddpm_steps)[name], name)
 
 
 # ============================================================================ the model and the image sets

@@ -34,7 +34,11 @@ class Method:
 
     @property
     def sampler_label(self) -> str:
-        return self.sampler.upper().replace("EULER_ANCESTRAL", "Euler a")
+        return SAMPLER_LABELS[self.sampler]
+
+
+SAMPLER_LABELS = {"ddim": "DDIM", "ddpm": "DDPM", "euler_ancestral": "Euler a", "dpmpp_2m": "DPM++ 2M",
+                  "dpmpp_2m_sde": "DPM++ 2M SDE"}   # the keys of gvcf.engine.samplers.SAMPLERS
 
 
 _BASES = {  # set of name parts -> (fusion, the paper's sampler, sync)
@@ -84,6 +88,11 @@ def method_grid(names=TABLE2_METHODS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+
+# Beyond the paper: Table 2's fusions under DPM-Solver++ (issue 19), the ODE 2M and its SDE, where VCF applies
+OTHER_SAMPLERS = (Method("MD (DPM++ 2M)", "md", "dpmpp_2m"), Method("GF (DPM++ 2M)", "gf", "dpmpp_2m"),
+                  Method("MD (DPM++ SDE)", "md", "dpmpp_2m_sde"), Method("VCF (DPM++ SDE)", "vcf", "dpmpp_2m_sde"),
+                  Method("VCF+GF (DPM++ SDE)", "gvcf", "dpmpp_2m_sde"))
 
 # Table 3's rows: the benchmark's method keys (a fusion, or "sync") and the paper's names for them
 RUNTIME_NAMES = {"md": "MD", "gf": "GF", "sync": "Sync", "vcf": "VCF", "gvcf": "VCF+GF"}

@@ -58,17 +58,20 @@ def test_circular_is_equivariant_to_horizontal_roll(tiny_pipe, height):
                                                                    **(kw | dict(circular=False))).latents, atol=1e-3)
 
 
+@pytest.mark.parametrize("sampler,steps", [("ddpm", 50), ("dpmpp_2m_sde", 20)])
 @pytest.mark.parametrize("fusion,expected", [("md", 0.5 ** 0.5), ("gf", None), ("vcf", 1.0), ("gvcf", 1.0)])
-def test_zero_predictor_spread_in_overlaps(zero_model, fusion, expected):
-    """Fig. 3's blur: with DDPM, averaging shrinks the spread of x where views overlap; VCF/GVCF keep it.
+def test_zero_predictor_spread_in_overlaps(zero_model, fusion, expected, sampler, steps):
+    """Fig. 3's blur: with DDPM (or DPM-Solver++ SDE), averaging shrinks the spread of x where views overlap;
+    VCF/GVCF keep it.
 
-    With eps = 0 and x_T = 0, x_0 is the sampler's injected noise propagated pixel-wise linearly, so where two
-    views overlap MD's spread is exactly 1/sqrt(2) of the single-view spread, and VCF/GVCF's is the same."""
+    With eps = 0 and x_T = 0, x_0 is the sampler's injected noise propagated pixel-wise linearly (DPM-Solver++'s
+    history too: every view's x_0 prediction of a pixel is the same), so where two views overlap MD's spread is
+    exactly 1/sqrt(2) of the single-view spread, and VCF/GVCF's is the same."""
     model = zero_model
     # window 8, stride 4 latent: columns 0-3 and 60-63 are covered once, the rest twice
     spreads = []
     for seed in range(6):
-        x = gvcf.generate(model, "", height=16, width=128, stride=8, fusion=fusion, sampler="ddpm", steps=50,
+        x = gvcf.generate(model, "", height=16, width=128, stride=8, fusion=fusion, sampler=sampler, steps=steps,
                           guidance_scale=1.0, seed=seed, latents=torch.zeros(1, 4, 8, 64), output_type="latent",
                           progress=False).latents[0]
         spreads.append((x[:, :, 8:56].std(), torch.cat([x[:, :, :4], x[:, :, 60:]], -1).std()))

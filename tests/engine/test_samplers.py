@@ -20,33 +20,50 @@ CASES = [
     ("ddim", dict(prediction_type="v_prediction"), dict(eta=1.0)),
     ("euler_ancestral", {}, {}),
     ("euler_ancestral", dict(prediction_type="v_prediction"), {}),
+    ("dpmpp_2m", {}, {}),
+    ("dpmpp_2m", dict(prediction_type="v_prediction"), {}),
+    ("dpmpp_2m", dict(final_sigmas_type="sigma_min"), {}),
+    ("dpmpp_2m_sde", {}, {}),
+    ("dpmpp_2m_sde", dict(prediction_type="v_prediction"), {}),
 ]
+ALGORITHMS = {"dpmpp_2m": "dpmsolver++", "dpmpp_2m_sde": "sde-dpmsolver++"}   # diffusers' algorithm_type
+
+
+def diffusers_class(name):
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerAncestralDiscreteScheduler
+
+    return {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "euler_ancestral": EulerAncestralDiscreteScheduler,
+            "dpmpp_2m": DPMSolverMultistepScheduler, "dpmpp_2m_sde": DPMSolverMultistepScheduler}[name]
+
+
+def diffusers_config(name, config):
+    return config | (dict(algorithm_type=ALGORITHMS[name], solver_order=2) if name in ALGORITHMS else {})
 
 
 def diffusers_scheduler(name, config, steps):
-    from diffusers import DDIMScheduler, DDPMScheduler, EulerAncestralDiscreteScheduler
-
-    cls = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "euler_ancestral": EulerAncestralDiscreteScheduler}[name]
-    s = cls.from_config(config)
+    s = diffusers_class(name).from_config(diffusers_config(name, config))
     s.set_timesteps(steps)
     return s
 
 
+@pytest.mark.parametrize("steps", [20, 8])   # DPM-Solver++: below 15 steps diffusers ends on first order
 @pytest.mark.parametrize("name,extra,kw", CASES)
-def test_split_step_equals_diffusers_step(name, extra, kw):
+def test_split_step_equals_diffusers_step(name, extra, kw, steps):
+    """Step for step with the same noise; a multistep sampler is given its previous x_0 prediction (its history)."""
     config = SD2 | extra
-    steps = 20
     ours = make_sampler(name, config, steps, **kw)
     ref = diffusers_scheduler(name, config, steps)
     assert torch.equal(ours.timesteps, ref.timesteps)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 4, 8, 8, generator=g) * ours.init_noise_sigma
+    previous = None
     for i, t in enumerate(ref.timesteps):
         model_output = torch.randn(2, 4, 8, 8, generator=g)
         torch.testing.assert_close(ours.scale_input(x, i), ref.scale_model_input(x, t))
         gen_ref = torch.Generator().manual_seed(100 + i)
         expected = ref.step(model_output, t, x, generator=gen_ref, **kw).prev_sample
-        split = ours.step(model_output, i, x)
+        split = ours.step(model_output, i, x, previous if ours.multistep else None)
+        previous = split.pred_original
         if split.std is None:
             got = split.mean
         else:
@@ -103,20 +120,20 @@ def test_timesteps_stay_in_range_and_are_diffusers_own_where_they_fit(name, spac
         assert torch.equal(ours.timesteps, diffusers_scheduler(name, config | dict(steps_offset=0), steps).timesteps)
 
 
-@pytest.mark.parametrize("name", ["ddpm", "ddim", "euler_ancestral"])
+@pytest.mark.parametrize("name", ["ddpm", "ddim", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde"])
 def test_more_steps_than_trained_timesteps_is_refused(name):
     with pytest.raises(ValueError, match="steps"):
         make_sampler(name, SD2, T + 1)
 
 
-@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "euler_ancestral"])
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde"])
 def test_every_sampler_runs_at_its_default_steps_on_sd2s_scheduler(tiny_pipe, sampler):
     """steps=None is the paper's count (DDPM 1000, DDIM 50; Euler 50) on Stable Diffusion 2's scheduler config."""
     model = gvcf.Model.from_pipeline(tiny_pipe)
     model.scheduler_config = dict(SD2, timestep_spacing="leading")
     r = gvcf.generate(model, "a beach", height=16, width=16, stride=16, sampler=sampler, guidance_scale=1.0,
                       output_type="latent", progress=False)
-    assert r.config["steps"] == {"ddim": 50, "ddpm": 1000, "euler_ancestral": 50}[sampler]
+    assert r.config["steps"] == {"ddim": 50, "ddpm": 1000, "euler_ancestral": 50, "dpmpp_2m": 25, "dpmpp_2m_sde": 25}[sampler]
     assert torch.isfinite(r.latents).all() and r.latents.std() > 0.1
 
 
@@ -125,12 +142,15 @@ def test_default_steps_are_the_papers():
     assert len(make_sampler("ddpm", SD2).timesteps) == 1000
 
 
-@pytest.mark.parametrize("sampler,kw", [("ddim", {}), ("ddim", dict(eta=0.5)), ("ddpm", {}), ("euler_ancestral", {})])
+@pytest.mark.parametrize("sampler,kw", [("ddim", {}), ("ddim", dict(eta=0.5)), ("ddpm", {}), ("euler_ancestral", {}),
+                                       ("dpmpp_2m", {}), ("dpmpp_2m_sde", {})])
 def test_single_view_reproduces_diffusers_pipeline(tiny_pipe, sampler, kw):
-    from diffusers import DDIMScheduler, DDPMScheduler, EulerAncestralDiscreteScheduler, StableDiffusionPipeline
+    """One view covering the canvas is diffusers' StableDiffusionPipeline with that scheduler (DPM-Solver++: its own
+    multistep state, and the SDE's noise from the pipeline's generator after x_T, as ours)."""
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionPipeline
 
-    cls = {"ddim": DDIMScheduler, "ddpm": DDPMScheduler, "euler_ancestral": EulerAncestralDiscreteScheduler}[sampler]
-    pipe = StableDiffusionPipeline(**(tiny_pipe.components | dict(scheduler=cls.from_config(tiny_pipe.scheduler.config))))
+    scheduler = diffusers_class(sampler).from_config(diffusers_config(sampler, dict(tiny_pipe.scheduler.config)))
+    pipe = StableDiffusionPipeline(**(tiny_pipe.components | dict(scheduler=scheduler)))
     pipe.set_progress_bar_config(disable=True)
     size = 16
     expected = pipe("a mountain range", height=size, width=size, num_inference_steps=12, guidance_scale=DEFAULT_GUIDANCE,
@@ -138,29 +158,36 @@ def test_single_view_reproduces_diffusers_pipeline(tiny_pipe, sampler, kw):
     ours = gvcf.generate(pipe, "a mountain range", height=size, width=size, stride=size, fusion="gvcf",
                          sampler=sampler, steps=12, seed=3, output_type="latent", progress=False, **kw)
     # float32 rounding, not a method difference: the same operations in another order (our split step vs
-    # scheduler.step) differ by a few ulps per step. Euler's sample carries sigma up to init_noise_sigma (14.6
-    # for SD 2), so its rounding is ~15x larger in absolute terms: measured 1.6e-5 on an AMD EPYC (AVX2).
-    tol = 1e-5 * max(1.0, float(pipe.scheduler.init_noise_sigma) if sampler != "euler_ancestral"
-                     else float(EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config).init_noise_sigma))
+    # scheduler.step) differ by a few ulps per step. Euler's sample carries sigma up to init_noise_sigma, and
+    # DPM-Solver++'s data prediction x_0 = (x - sigma_t eps) / alpha_t divides by alpha_T: both sqrt(1 / alphabar_T - 1)
+    # = 14.6 for SD 2, so their rounding is ~15x larger in absolute terms (measured 1.6e-5 for Euler, 1.3e-5 for
+    # DPM-Solver++ 2M and 2.1e-5 for its SDE on an AMD EPYC, AVX2; a different noise draw would differ by O(1)).
+    sigma_max = float(EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config).init_noise_sigma)
+    amplified = sampler in ("euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde")
+    tol = 1e-5 * (sigma_max if amplified else max(1.0, float(pipe.scheduler.init_noise_sigma)))
     torch.testing.assert_close(ours.latents, expected, rtol=tol, atol=tol)
 
 
 @pytest.mark.slow
-def test_md_ddim_equals_diffusers_panorama_pipeline(clip_tokenizer):
-    """fusion='md', sampler='ddim' is diffusers' MultiDiffusion (its views: window 64, stride 8, factor 8)."""
+@pytest.mark.parametrize("sampler", ["ddim", "dpmpp_2m"])
+def test_md_equals_diffusers_panorama_pipeline(clip_tokenizer, sampler):
+    """fusion='md' is diffusers' MultiDiffusion (its views: window 64, stride 8, factor 8), with DDIM and with
+    DPM-Solver++ 2M, whose history diffusers keeps per view batch (views_scheduler_status, the fix of #3494) and
+    we per view."""
     from diffusers import StableDiffusionPanoramaPipeline
 
     from conftest import tiny_pipeline
 
     base = tiny_pipeline(clip_tokenizer, sample_size=64, vae_blocks=4)
-    pano = StableDiffusionPanoramaPipeline(**base.components)
+    scheduler = diffusers_class(sampler).from_config(diffusers_config(sampler, dict(base.scheduler.config)))
+    pano = StableDiffusionPanoramaPipeline(**(base.components | dict(scheduler=scheduler)))
     pano.set_progress_bar_config(disable=True)
     latents = torch.randn(1, 4, 64, 96, generator=torch.Generator().manual_seed(7))
     kw = dict(prompt="a city skyline at night", height=512, width=768, num_inference_steps=4,
               guidance_scale=DEFAULT_GUIDANCE)
     expected = pano(**kw, latents=latents, output_type="latent", view_batch_size=2).images
     ours = gvcf.generate(base, **kw.__class__((k, v) for k, v in kw.items() if k != "num_inference_steps"),
-                         steps=4, stride=64, fusion="md", sampler="ddim", latents=latents, output_type="latent",
+                         steps=4, stride=64, fusion="md", sampler=sampler, latents=latents, output_type="latent",
                          progress=False)
     assert len(ours.layout) == 5
     torch.testing.assert_close(ours.latents, expected, rtol=1e-4, atol=1e-4)
