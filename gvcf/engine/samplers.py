@@ -21,7 +21,8 @@ from .checks import finite_number, positive_int
 
 # the paper's DDIM-50 and DDPM-1000: DDPM's default is the whole chain of Stable Diffusion 2's schedule
 DEFAULT_STEPS = {"ddim": 50, "ddpm": SD2_SCHEDULER["num_train_timesteps"], "euler_ancestral": 50,
-                 "dpmpp_2m": 25, "dpmpp_2m_sde": 25}   # DPM-Solver++: diffusers' usual 20-25 steps
+                 "dpmpp_2m": 25, "dpmpp_2m_sde": 25,   # DPM-Solver++: diffusers' usual 20-25 steps
+                 "euler_churn": 50}
 
 
 @dataclass(frozen=True)
@@ -239,10 +240,64 @@ class DPMSolverSampler:
         return SplitStep(mean, None, x0)
 
 
+# EDM's stochastic sampler settings (Karras et al. 2022, Table 5, ImageNet-64): S_churn, S_tmin, S_tmax, S_noise
+EDM_CHURN = dict(s_churn=40.0, s_tmin=0.05, s_tmax=50.0, s_noise=1.003)
+
+
+class EulerChurnSampler:
+    """Euler with churn (Karras et al. 2022, Alg. 2 as diffusers' EulerDiscreteScheduler runs it): raise sigma to
+    sigma_hat = (1 + gamma) sigma with noise of std S_noise sqrt(sigma_hat^2 - sigma^2), then an Euler step from
+    sigma_hat to the next sigma with the model's output at x. The step is affine in the churned x, so it splits:
+    x_next = mean + A S_noise sqrt(sigma_hat^2 - sigma^2) z, with A = d x_next / d x (1 for epsilon prediction)."""
+
+    stochastic = True
+    multistep = False
+
+    def __init__(self, scheduler_config, steps: int, device=None, s_churn: float = EDM_CHURN["s_churn"],
+                 s_tmin: float = EDM_CHURN["s_tmin"], s_tmax: float = EDM_CHURN["s_tmax"],
+                 s_noise: float = EDM_CHURN["s_noise"]):
+        from diffusers import EulerDiscreteScheduler
+
+        self.scheduler = _scheduler(EulerDiscreteScheduler, scheduler_config, steps, device)
+        if self.scheduler.config.prediction_type not in ("epsilon", "v_prediction", "sample"):
+            raise ValueError(f"euler_churn supports epsilon, v_prediction and sample, got "
+                             f"{self.scheduler.config.prediction_type!r}")
+        self.timesteps = self.scheduler.timesteps
+        self.sigmas = self.scheduler.sigmas
+        self.init_noise_sigma = float(self.scheduler.init_noise_sigma)
+        self.churn = dict(s_churn=finite_number(s_churn, "s_churn", minimum=0.0), s_tmin=float(s_tmin),
+                          s_tmax=float(s_tmax), s_noise=finite_number(s_noise, "s_noise", minimum=0.0))
+
+    def scale_input(self, sample, i: int):
+        return sample / ((self.sigmas[i] ** 2 + 1) ** 0.5)
+
+    def step(self, model_output, i: int, sample, previous=None) -> SplitStep:
+        """One Euler step from sigma_hat, split into the step from x itself and the churn noise it carries."""
+        c = self.churn
+        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
+        gamma = min(c["s_churn"] / (len(self.sigmas) - 1), 2**0.5 - 1) if c["s_tmin"] <= sigma <= c["s_tmax"] else 0.0
+        sigma_hat = sigma * (gamma + 1)
+        pt = self.scheduler.config.prediction_type
+        if pt == "epsilon":
+            x0, slope = sample - sigma_hat * model_output, 1.0   # slope: d x0 / d x
+        elif pt == "v_prediction":
+            x0, slope = model_output * (-sigma / (sigma**2 + 1) ** 0.5) + sample / (sigma**2 + 1), 1 / (sigma**2 + 1)
+        else:
+            x0, slope = model_output, 0.0
+        dt = sigma_next - sigma_hat
+        mean = sample + (sample - x0) / sigma_hat * dt
+        if gamma == 0:   # diffusers draws no noise without churn
+            return SplitStep(mean, None, x0)
+        gain = 1 + (1 - slope) * dt / sigma_hat    # A = d x_next / d x
+        std = gain * c["s_noise"] * (sigma_hat**2 - sigma**2) ** 0.5
+        return SplitStep(mean, torch.as_tensor(std).to(sample.dtype), x0)
+
+
 SAMPLERS = {   # name -> constructor(scheduler_config, steps, device=...)
     "ddim": DDIMSampler, "ddpm": DDPMSampler, "euler_ancestral": EulerAncestralSampler,
     "dpmpp_2m": functools.partial(DPMSolverSampler, algorithm="dpmsolver++"),
     "dpmpp_2m_sde": functools.partial(DPMSolverSampler, algorithm="sde-dpmsolver++"),
+    "euler_churn": EulerChurnSampler,
 }
 
 

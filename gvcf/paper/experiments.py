@@ -60,6 +60,7 @@ def resolve_path(path: str | os.PathLike) -> Path:
 
 STEP_BUDGETS = {   # a sampler -> the chapters' step count it runs (DDIM's few, or DDPM's many)
     "ddim": "ddim_steps", "dpmpp_2m": "ddim_steps", "dpmpp_2m_sde": "ddim_steps",   # DPM-Solver++: second order
+    "euler_churn": "ddim_steps",   # EDM's stochastic sampler: tens of steps
     "ddpm": "ddpm_steps", "euler_ancestral": "ddpm_steps",
 }
 

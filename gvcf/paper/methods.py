@@ -38,7 +38,7 @@ class Method:
 
 
 SAMPLER_LABELS = {"ddim": "DDIM", "ddpm": "DDPM", "euler_ancestral": "Euler a", "dpmpp_2m": "DPM++ 2M",
-                  "dpmpp_2m_sde": "DPM++ 2M SDE"}   # the keys of gvcf.engine.samplers.SAMPLERS
+                  "dpmpp_2m_sde": "DPM++ 2M SDE", "euler_churn": "Euler churn"}   # the keys of gvcf.engine.samplers.SAMPLERS
 
 
 _BASES = {  # set of name parts -> (fusion, the paper's sampler, sync)

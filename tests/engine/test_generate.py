@@ -58,10 +58,10 @@ def test_circular_is_equivariant_to_horizontal_roll(tiny_pipe, height):
                                                                    **(kw | dict(circular=False))).latents, atol=1e-3)
 
 
-@pytest.mark.parametrize("sampler,steps", [("ddpm", 50), ("dpmpp_2m_sde", 20)])
+@pytest.mark.parametrize("sampler,steps", [("ddpm", 50), ("dpmpp_2m_sde", 20), ("euler_churn", 30)])
 @pytest.mark.parametrize("fusion,expected", [("md", 0.5 ** 0.5), ("gf", None), ("vcf", 1.0), ("gvcf", 1.0)])
 def test_zero_predictor_spread_in_overlaps(zero_model, fusion, expected, sampler, steps):
-    """Fig. 3's blur: with DDPM (or DPM-Solver++ SDE), averaging shrinks the spread of x where views overlap;
+    """Fig. 3's blur: with DDPM (or DPM-Solver++ SDE, or Euler with churn), averaging shrinks the spread of x where views overlap;
     VCF/GVCF keep it.
 
     With eps = 0 and x_T = 0, x_0 is the sampler's injected noise propagated pixel-wise linearly (DPM-Solver++'s
