@@ -392,6 +392,11 @@ def prompt_of(cfg: DatasetConfig) -> list[str]:
 
 
 @stage("metrics")
+def feature_caches(cfg: DatasetConfig, native: int) -> dict[str, Path]:
+    """{mode: file}: where a set's tile features (clean-fid's and pytorch-fid's) are cached, in its folder."""
+    return {m: Path(cfg.output) / FEATURES_FILE.format(size=native, mode=m) for m in ("clean", "pytorch_fid")}
+
+
 def metric_row(generated, reference, native: int, prompts=None, device: str = "cpu") -> dict:
     """The paper's metric row: panoramas cut into native tiles (metrics.crops), FID and KID (x1e3) on clean-fid
     features, GIQA-QS/DS on pytorch-fid features (K = min(3500, set sizes)), CLIP (None without local weights,
@@ -402,8 +407,7 @@ def metric_row(generated, reference, native: int, prompts=None, device: str = "c
     sets = {}
     for name, value in (("generated", generated), ("reference", reference)):
         if isinstance(value, DatasetConfig):
-            paths, folder = image_paths(value), Path(value.output)
-            sets[name] = (paths, {m: folder / FEATURES_FILE.format(size=native, mode=m) for m in ("clean", "pytorch_fid")})
+            sets[name] = (image_paths(value), feature_caches(value, native))
             if name == "generated" and prompts is None:
                 prompts = prompt_of(value)
         else:
@@ -450,9 +454,7 @@ PER_PANORAMA = {   # a per-panorama metric -> f(S, the image set, one image file
 
 def _set_features(S: Setup, cfg: DatasetConfig) -> dict[str, np.ndarray]:
     """{mode: (tiles, dim)}: the set's tile features in image order, from the cache metric_row fills."""
-    folder = Path(cfg.output)
-    caches = {m: folder / FEATURES_FILE.format(size=S.native, mode=m) for m in ("clean", "pytorch_fid")}
-    return _features(image_paths(cfg), S.native, caches, S.device)
+    return _features(image_paths(cfg), S.native, feature_caches(cfg, S.native), S.device)
 
 
 def _tile_features(S: Setup, cfg: DatasetConfig) -> dict[str, np.ndarray]:
