@@ -800,13 +800,6 @@ def metric_table(S: Setup, sets: dict, reference, keys) -> pd.DataFrame:
 
 
 @stage("metrics")
-def sharpness_table(sets: dict) -> pd.DataFrame:
-    """label -> (Method, image set): the mean sharpness over every panorama of each set."""
-    return pd.DataFrame([dict(row=label, method=m.name, sampler=m.sampler_label,
-                              sharpness=np.mean([sharpness(p) for p in images(cfg)]))
-                         for label, (m, cfg) in sets.items()])
-
-
 def table2(S: Setup, methods, prompts, n_per_prompt: int, reference) -> pd.DataFrame:
     """Table 2: a metric row per method (names or Methods), or a note where it is not reproduced."""
     rows = []
