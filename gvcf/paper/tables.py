@@ -160,7 +160,9 @@ def metric_notes(ours: pd.DataFrame) -> str:
                      f"GIQA K = {int(first['giqa_k'])}")
         lines.append("FID is biased upwards at small n (by a term that falls as 1 / n; Chong & Forsyth 2020): "
                      "compare FIDs of sets of equal size only, as the claims below do (paired panoramas, the same n "
-                     "a side). KID is unbiased, and noisy at this n: a negative KID is its noise around 0.")
+                     "a side). KID is unbiased, and noisy at this n: a negative KID is its noise around 0. This table's KID "
+                     "is clean-fid's (the mean over random subsets, as the paper's); the claims use the all-pairs "
+                     "estimate (gvcf.eval.results.mmd2), equal to it in expectation, so the two differ by noise.")
     if missing.any():
         lines.append(f"{NOT_REPRODUCED}: " + ", ".join(ours.loc[missing, "method"]))
     return "\n".join(lines)
