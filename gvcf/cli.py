@@ -77,7 +77,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
 
     parser.add_argument("--arch", choices=bench.BENCH_ARCHS, default=bench.DEFAULT_ARCH,
                         help="tiny64: a small random model with SD's geometry (factor 8, 64-latent views); "
-                             "embedded: the bundled model; sd2: Stable Diffusion 2 base's architecture, random weights")
+                             "embedded: the bundled model; sd2: Stable Diffusion 2 base's architecture, random weights; "
+                             "tiny-sdxl: a small random SDXL model; sdxl: SDXL base 1.0's architecture, random weights "
+                             "(about 10 GB in float32)")
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument("--dtype", choices=sorted(bench.DTYPES), default=None,
                         help="default: float16 on cuda, float32 on cpu")

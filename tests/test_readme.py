@@ -76,6 +76,8 @@ RUNS = {
     **{c: "run" for c in DATASET + TRAIN},
     PAPER_DATASET: "fails cleanly",
     **{name: "names a command run above" for name in (".venv/bin/gvcf", ".venv/bin/python -m gvcf.cli")},
+    "gvcf bench --arch sdxl": "SDXL base's 2.6 B-parameter UNet in float32 (~10 GB): not run here; its configs are "
+                              "checked and the bench runs at test size (tiny-sdxl) in tests/engine/test_sdxl.py",
     "huggingface-cli download stabilityai/stable-diffusion-2-base --local-dir sd2-base":
         "needs the internet and the SD 2 weights: never here; loading such a folder is tests/engine/test_models.py's",
 }

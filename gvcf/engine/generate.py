@@ -100,7 +100,8 @@ def _resolve_model(model) -> Model:
         return load_model(model)
     if all(hasattr(model, k) for k in ("unet", "vae", "text_encoder", "tokenizer", "scheduler")):
         return Model.from_pipeline(model)
-    raise ValueError(f"model must be a gvcf Model, a StableDiffusionPipeline or a model name, got {type(model).__name__}")
+    raise ValueError(f"model must be a gvcf Model, a StableDiffusionPipeline or StableDiffusionXLPipeline, or a model "
+                     f"name, got {type(model).__name__}")
 
 
 def _prompts(prompts, n: int) -> list[str]:

@@ -2,8 +2,10 @@
 prompt encoding, the classifier-free-guided noise predictor, and tiled (circular-aware) VAE decoding."""
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -41,19 +43,35 @@ def models_root() -> Path:
 
 
 PIPELINE_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+# Stable Diffusion XL: model_index.json's _class_name, and the second text encoder and tokenizer its folder adds
+XL_PIPELINES = ("StableDiffusionXLPipeline",)
+XL_PARTS = PIPELINE_PARTS + ("text_encoder_2", "tokenizer_2")
+
+
+def _is_xl_folder(path: Path) -> bool:
+    """Whether a pipeline folder's model_index.json names a Stable Diffusion XL pipeline."""
+    import json
+
+    try:
+        return json.loads((path / "model_index.json").read_text()).get("_class_name") in XL_PIPELINES
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def check_pipeline_folder(path: Path, name: str) -> None:
-    """A local diffusers Stable Diffusion folder: model_index.json and each component's subfolder with its config."""
+    """A local diffusers Stable Diffusion (or XL) folder: model_index.json and each component's subfolder with its
+    config (an XL folder also text_encoder_2 and tokenizer_2)."""
     if not (path / "model_index.json").exists():
         raise ValueError(f"model={name!r}: the folder {path} has no model_index.json (not a diffusers pipeline folder)")
-    configs = {"scheduler": "scheduler_config.json", "tokenizer": None}
-    missing = [part for part in PIPELINE_PARTS
+    xl = _is_xl_folder(path)
+    parts = XL_PARTS if xl else PIPELINE_PARTS
+    configs = {"scheduler": "scheduler_config.json", "tokenizer": None, "tokenizer_2": None}
+    missing = [part for part in parts
                if not (path / part).is_dir() or (configs.get(part, "config.json") and
                                                  not (path / part / configs.get(part, "config.json")).exists())]
     if missing:
         raise ValueError(f"model={name!r}: the folder {path} lacks the component folder(s) {missing} (each with its "
-                         f"config); a Stable Diffusion folder has {list(PIPELINE_PARTS)}")
+                         f"config); a Stable Diffusion {'XL ' if xl else ''}folder has {list(parts)}")
 
 
 def _looks_like_a_path(name: str) -> bool:
@@ -92,12 +110,25 @@ def auto_view_batch(model: "Model", window, guidance: bool) -> int:
     return max(1, budget // (rows_per_view * int(window[0]) * int(window[1])))
 
 
+@functools.lru_cache(maxsize=64)
+def _time_ids(h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(1, 6) SDXL time ids (H, W, 0, 0, H, W), made once per size, dtype and device: built at every UNet call on a
+    GPU they would be a blocking host-to-device copy, which waits for the queued work each time."""
+    return torch.tensor([[h, w, 0, 0, h, w]], dtype=dtype, device=device)
+
+
 @dataclass(frozen=True)
 class PromptEmbeds:
-    """Text embeddings (1 or one row per view, L, D); uncond is None when classifier-free guidance is off."""
+    """Text embeddings (1 or one row per view, L, D); uncond is None when classifier-free guidance is off.
+
+    SDXL adds pooled embeddings (1 or one row per view, D) of its second text encoder, for the prompt (pooled) and
+    the negative prompt (uncond_pooled, None without guidance); None for Stable Diffusion 1 / 2. Every field is
+    handled alike: per_view and rows treat them as they treat cond."""
 
     cond: torch.Tensor
     uncond: torch.Tensor | None
+    pooled: torch.Tensor | None = None
+    uncond_pooled: torch.Tensor | None = None
 
     @classmethod
     def per_view(cls, texts: list["PromptEmbeds"]) -> "PromptEmbeds":
@@ -106,18 +137,22 @@ class PromptEmbeds:
             return texts[0]
         def rows(parts):
             return None if parts[0] is None else torch.cat(parts)
-        return cls(rows([t.cond for t in texts]), rows([t.uncond for t in texts]))
+        return cls(*(rows([getattr(t, f.name) for t in texts]) for f in fields(cls)))
 
     def rows(self, start: int, k: int) -> "PromptEmbeds":
         """The embeddings of views start ... start + k (one prompt: expanded to k rows)."""
         def take(e):
-            return None if e is None else e.expand(k, -1, -1) if e.shape[0] == 1 else e[start:start + k]
-        return PromptEmbeds(take(self.cond), take(self.uncond))
+            return None if e is None else e.expand(k, *e.shape[1:]) if e.shape[0] == 1 else e[start:start + k]
+        return PromptEmbeds(*(take(getattr(self, f.name)) for f in fields(self)))
 
 
 @dataclass
 class Model:
-    """The four Stable Diffusion components and the scheduler config they were trained with."""
+    """The four Stable Diffusion components and the scheduler config they were trained with.
+
+    Stable Diffusion XL adds a second tokenizer and text encoder (a CLIPTextModelWithProjection: its projected
+    output is the pooled embedding the UNet takes with the time ids), and force_zeros_for_empty_prompt (its
+    pipeline's config): with it, no negative prompt means zero unconditional embeddings."""
 
     tokenizer: object
     text_encoder: torch.nn.Module
@@ -125,11 +160,21 @@ class Model:
     vae: torch.nn.Module
     scheduler_config: dict
     name: str = "pipeline"
+    tokenizer_2: object = None
+    text_encoder_2: torch.nn.Module | None = None
+    force_zeros_for_empty_prompt: bool = True
 
     @classmethod
     def from_pipeline(cls, pipe, name: str = "pipeline") -> "Model":
-        """Use a diffusers StableDiffusionPipeline's components as they are."""
-        return cls(pipe.tokenizer, pipe.text_encoder, pipe.unet, pipe.vae, dict(pipe.scheduler.config), name)
+        """Use a diffusers StableDiffusionPipeline's (or StableDiffusionXLPipeline's) components as they are."""
+        zeros = getattr(getattr(pipe, "config", None), "force_zeros_for_empty_prompt", True)
+        return cls(pipe.tokenizer, pipe.text_encoder, pipe.unet, pipe.vae, dict(pipe.scheduler.config), name,
+                   getattr(pipe, "tokenizer_2", None), getattr(pipe, "text_encoder_2", None), bool(zeros))
+
+    @property
+    def is_xl(self) -> bool:
+        """Stable Diffusion XL: two text encoders, pooled embeddings and time ids."""
+        return self.text_encoder_2 is not None
 
     @property
     def device(self) -> torch.device:
@@ -160,7 +205,10 @@ class Model:
 
     @torch.no_grad()
     def encode_prompt(self, prompt: str, negative_prompt: str = "", guidance: bool = True) -> PromptEmbeds:
-        """Text embeddings as diffusers' StableDiffusionPipeline computes them (last hidden state)."""
+        """Text embeddings as diffusers' StableDiffusionPipeline computes them (last hidden state), or for SDXL as
+        StableDiffusionXLPipeline does (encode_prompt_xl). negative_prompt "" is no negative prompt."""
+        if self.is_xl:
+            return self.encode_prompt_xl(prompt, negative_prompt, guidance)
 
         def encode(text: str) -> torch.Tensor:
             tok = self.tokenizer([text], padding="max_length", max_length=self.tokenizer.model_max_length,
@@ -173,6 +221,55 @@ class Model:
 
         return PromptEmbeds(encode(prompt), encode(negative_prompt) if guidance else None)
 
+    @torch.no_grad()
+    def encode_prompt_xl(self, prompt: str, negative_prompt: str = "", guidance: bool = True) -> PromptEmbeds:
+        """SDXL's embeddings as StableDiffusionXLPipeline.encode_prompt computes them (clip_skip None, prompt_2 =
+        prompt): each text encoder's penultimate hidden state, concatenated on the last axis, and the second
+        encoder's projected output as the pooled embedding. negative_prompt "" (our "no negative prompt", diffusers'
+        None) gives zeros for both under force_zeros_for_empty_prompt (SDXL's default), as diffusers does."""
+
+        def encode(text: str) -> tuple[torch.Tensor, torch.Tensor]:
+            hidden, pooled = [], None
+            for tokenizer, encoder in ((self.tokenizer, self.text_encoder), (self.tokenizer_2, self.text_encoder_2)):
+                ids = tokenizer([text], padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                                return_tensors="pt").input_ids
+                out = encoder(ids.to(self.device), output_hidden_states=True)
+                hidden.append(out.hidden_states[-2])
+                pooled = out[0]   # the last encoder's (a CLIPTextModelWithProjection: its text_embeds)
+            return torch.cat(hidden, dim=-1).to(self.dtype), pooled.to(self.dtype)
+
+        cond, pooled = encode(prompt)
+        if not guidance:
+            return PromptEmbeds(cond, None, pooled, None)
+        if negative_prompt == "" and self.force_zeros_for_empty_prompt:
+            return PromptEmbeds(cond, torch.zeros_like(cond), pooled, torch.zeros_like(pooled))
+        uncond, uncond_pooled = encode(negative_prompt)
+        return PromptEmbeds(cond, uncond, pooled, uncond_pooled)
+
+    def time_ids(self, size) -> torch.Tensor:
+        """SDXL's micro-conditioning for views of `size` (h, w) latent pixels, as diffusers' _get_add_time_ids:
+        original_size + crops_coords_top_left + target_size = (H, W, 0, 0, H, W), H x W the view in image pixels.
+
+        Every view is conditioned as a whole, uncropped image of its own size, which is what StableDiffusionXLPipeline
+        uses at its default (original_size = target_size = (height, width), no crop): one view covering the canvas
+        is the pipeline. A view's offset on the canvas as crops_coords_top_left would be far outside the crops SDXL
+        was trained with, and would ask every view but the first for the look of a cropped photograph."""
+        h, w = (int(s) * self.vae_scale_factor for s in size)
+        return _time_ids(h, w, self.dtype, self.device)
+
+    def unet_conditioning(self, text: PromptEmbeds, size) -> dict:
+        """The UNet's keyword arguments for the rows of `text` (as PromptEmbeds.rows gives them) on views of `size`
+        latent pixels: with classifier-free guidance (uncond not None) the unconditional rows first, then the
+        conditional ones, as predict_noise batches the views; SDXL adds its pooled embeddings and time ids."""
+        def both(uncond, cond):
+            return cond if uncond is None else torch.cat([uncond, cond])
+        kwargs = dict(encoder_hidden_states=both(text.uncond, text.cond))
+        if text.pooled is not None:
+            pooled = both(text.uncond_pooled, text.pooled)
+            kwargs["added_cond_kwargs"] = dict(text_embeds=pooled,
+                                               time_ids=self.time_ids(size).expand(pooled.shape[0], -1))
+        return kwargs
+
     def predict_noise(self, views: torch.Tensor, t, text: PromptEmbeds, guidance_scale: float,
                       batch_size: int | None = None) -> torch.Tensor:
         """UNet output for (V, C, h, w) views with CFG, in as few UNet calls as batch_size allows."""
@@ -180,12 +277,11 @@ class Model:
         out = []
         for start in range(0, views.shape[0], batch_size):
             x = views[start:start + batch_size].to(self.dtype)
-            rows = text.rows(start, x.shape[0])
+            conditioning = self.unet_conditioning(text.rows(start, x.shape[0]), x.shape[-2:])
             if text.uncond is None:
-                e = self.unet(x, t, encoder_hidden_states=rows.cond).sample
+                e = self.unet(x, t, **conditioning).sample
             else:
-                emb = torch.cat([rows.uncond, rows.cond])
-                uncond, cond = self.unet(torch.cat([x, x]), t, encoder_hidden_states=emb).sample.chunk(2)
+                uncond, cond = self.unet(torch.cat([x, x]), t, **conditioning).sample.chunk(2)
                 e = uncond + guidance_scale * (cond - uncond)   # classifier-free guidance
             out.append(e.to(views.dtype))
         return torch.cat(out)
@@ -210,13 +306,28 @@ class Model:
         if pad:
             z = torch.cat([z[..., -pad:], z, z[..., :pad]], dim=-1)
         whole = auto and h * z.shape[-1] <= WHOLE_DECODE_VIEWS * self.latent_size**2
-        if whole or (h <= tile and z.shape[-1] <= tile):
-            image = self._decode(z)
-        else:
-            image = self._decode_tiled(z, tile, overlap, f)
+        with self._vae_upcast():
+            if whole or (h <= tile and z.shape[-1] <= tile):
+                image = self._decode(z)
+            else:
+                image = self._decode_tiled(z, tile, overlap, f)
         if pad:
             image = image[..., pad * f: image.shape[-1] - pad * f]
         return (image / 2 + 0.5).clamp(0, 1)
+
+    @contextlib.contextmanager
+    def _vae_upcast(self):
+        """SDXL's VAE overflows in float16: with force_upcast in its config it decodes in float32 and is cast back
+        after, as StableDiffusionXLPipeline does (StableDiffusionPipeline never upcasts, though AutoencoderKL's
+        force_upcast defaults to True: Stable Diffusion 1 / 2 models decode in their own dtype, as there)."""
+        upcast = self.is_xl and self.vae.dtype == torch.float16 and getattr(self.vae.config, "force_upcast", False)
+        if upcast:
+            self.vae.to(dtype=torch.float32)
+        try:
+            yield
+        finally:
+            if upcast:
+                self.vae.to(dtype=torch.float16)
 
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.vae.decode(z.to(self.vae.dtype)).sample.float()
@@ -251,15 +362,25 @@ def _not_found(name: str, err: Exception) -> ValueError:
     )
 
 
+def _load_pipeline(source: str, dtype: torch.dtype, **hub):
+    """diffusers' StableDiffusionXLPipeline when the pipeline's model_index.json names an XL pipeline (XL_PIPELINES),
+    else its StableDiffusionPipeline, from a folder or a hub id (hub: from_pretrained's local_files_only)."""
+    from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    if DiffusionPipeline.load_config(source, **hub).get("_class_name") in XL_PIPELINES:
+        return StableDiffusionXLPipeline.from_pretrained(source, torch_dtype=dtype, add_watermarker=False, **hub)
+    return StableDiffusionPipeline.from_pretrained(source, torch_dtype=dtype, safety_checker=None,
+                                                   requires_safety_checker=False, feature_extractor=None, **hub)
+
+
 def load_model(model: str | os.PathLike = EMBEDDED, device: str | None = None, dtype: torch.dtype | None = None,
                compile: bool = False) -> Model:
-    """Load a Stable Diffusion model: 'embedded' (bundled), a local diffusers folder, or a hub id.
+    """Load a Stable Diffusion (1, 2 or XL) model: 'embedded' (bundled), a local diffusers folder, or a hub id.
 
     dtype defaults to float16 on CUDA and float32 elsewhere; compile=True wraps the UNet in torch.compile.
     The hub is tried from the local cache first; a download is attempted only when HF_HUB_OFFLINE is not set.
+    An SDXL folder or hub id (model_index.json's _class_name StableDiffusionXLPipeline) loads as SDXL.
     """
-    from diffusers import StableDiffusionPipeline
-
     name = str(model)
     device = resolve_device(device)
     dtype = dtype or (torch.float16 if str(device).startswith("cuda") else torch.float32)
@@ -273,26 +394,26 @@ def load_model(model: str | os.PathLike = EMBEDDED, device: str | None = None, d
         source = str(path)
     else:
         source = name
-    kwargs = dict(torch_dtype=dtype, safety_checker=None, requires_safety_checker=False, feature_extractor=None)
     if Path(source).expanduser().is_dir():
         check_pipeline_folder(Path(source).expanduser(), name)
-        pipe = StableDiffusionPipeline.from_pretrained(str(Path(source).expanduser()), **kwargs)
+        pipe = _load_pipeline(str(Path(source).expanduser()), dtype)
     elif _looks_like_a_path(source):
         raise ValueError(f"model={name!r}: no such folder. Pass a local diffusers folder (with model_index.json), "
                          f"a Hugging Face id such as {SD2_BASE!r}, or {EMBEDDED!r} for the bundled model")
     else:
         try:
-            pipe = StableDiffusionPipeline.from_pretrained(source, local_files_only=True, **kwargs)
+            pipe = _load_pipeline(source, dtype, local_files_only=True)
         except Exception as err:  # not cached: try the hub unless told to stay offline
             if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
                 raise _not_found(name, err) from None
             try:
-                pipe = StableDiffusionPipeline.from_pretrained(source, **kwargs)
+                pipe = _load_pipeline(source, dtype)
             except Exception as err2:
                 raise _not_found(name, err2) from None
     pipe = pipe.to(device)
-    for m in (pipe.unet, pipe.vae, pipe.text_encoder):
-        m.eval().requires_grad_(False)
+    for m in (pipe.unet, pipe.vae, pipe.text_encoder, getattr(pipe, "text_encoder_2", None)):
+        if m is not None:
+            m.eval().requires_grad_(False)
     result = Model.from_pipeline(pipe, name=name)
     if compile:
         result.unet = torch.compile(result.unet)

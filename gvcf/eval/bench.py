@@ -33,7 +33,7 @@ from ..engine.samplers import make_sampler
 from ..engine.views import ViewLayout, canvas
 from .cache import hardware
 
-BENCH_ARCHS = ("tiny64", "embedded", "sd2")
+BENCH_ARCHS = ("tiny64", "embedded", "sd2", "tiny-sdxl", "sdxl")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DEFAULT_ARCH = "tiny64"
 DEFAULT_BENCH_STEPS = 4        # "a few" DDIM steps: every step costs the same, so the ratios do not depend on it
@@ -142,7 +142,8 @@ def resolve_dtype(dtype, device) -> torch.dtype:
 
 
 def bench_model(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool = False):
-    """The model a bench runs on: 'tiny64' / 'sd2' random weights (archs), 'embedded' the bundled model.
+    """The model a bench runs on: 'tiny64' / 'sd2' / 'tiny-sdxl' / 'sdxl' random weights (archs), 'embedded' the
+    bundled model.
 
     Returns (model, note); note says when the bundled model is missing and its architecture was built instead."""
     from ..engine.archs import build_random_model
@@ -226,12 +227,11 @@ def bare_unet(model, prompt: str, layout: ViewLayout, steps: int, guidance_scale
 
     def run():
         text = model.encode_prompt(prompt, "", guidance=cfg)
-        embeds = {k: (torch.cat([text.uncond.expand(k, -1, -1), text.cond.expand(k, -1, -1)]) if cfg
-                      else text.cond.expand(k, -1, -1)) for k in inputs}
+        conditioning = {k: model.unet_conditioning(text.rows(0, k), layout.window) for k in inputs}
         with torch.no_grad():
             for t in timesteps:
                 for k in sizes:
-                    model.unet(inputs[k], t, encoder_hidden_states=embeds[k])
+                    model.unet(inputs[k], t, **conditioning[k])
 
     return run
 
@@ -375,6 +375,9 @@ def run_bench(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool =
     finite_number(guidance_scale, "guidance_scale", minimum=0)
     if model is None:
         model, note = bench_model(arch, device, dtype, compile)
+    if diffusers and model.is_xl:   # diffusers' panorama pipeline is Stable Diffusion 1 / 2's: no SDXL conditioning
+        diffusers = False
+        note = "; ".join(filter(None, [note, "SDXL: diffusers' panorama pipeline (SD 1 / 2 only) is not timed"]))
     geometry = canvas(model, height, width, stride)
     n_views = len(geometry.layout)
     auto = auto_view_batch(model, geometry.layout.window, guidance_scale > 1.0)
