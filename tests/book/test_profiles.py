@@ -51,8 +51,22 @@ import gvcf.eval.bench
 import gvcf.engine.perceptual
 
 
+class Pooled(torch.nn.Module):
+    """A stand-in backbone: one 'layer', the 8 x 8-pooled image."""
+
+    def forward(self, x):
+        return [torch.nn.functional.avg_pool2d(x, 8)]
+
+
 class StandInLPIPS(torch.nn.Module):
-    """LPIPS's interface (images in [-1, 1], a (N, 1, 1, 1) distance), a pooled squared difference for a network."""
+    """LPIPS's interface (images in [-1, 1], a (N, 1, 1, 1) distance), a pooled squared difference for a network;
+    with the parts gvcf.eval.coherence reads (scaling_layer, net's feature maps, lins) in the same roles."""
+
+    def __init__(self):
+        super().__init__()
+        self.scaling_layer, self.net = torch.nn.Identity(), Pooled()
+        self.lins = torch.nn.ModuleList([torch.nn.Conv2d(3, 1, 1, bias=False)])
+        torch.nn.init.constant_(self.lins[0].weight, 1.0 / 3)
 
     def forward(self, a, b, normalize=False):
         return torch.nn.functional.avg_pool2d(a - b, 8).pow(2).mean(dim=(1, 2, 3), keepdim=True)
