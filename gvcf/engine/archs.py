@@ -13,8 +13,6 @@ import torch
 
 from .models import EMBEDDED_FOLDER, Model, check_pipeline_folder, models_root
 
-ARCHS = ("sd2", "tiny", "tiny64", "sdxl", "tiny-sdxl")
-
 # ---- Stable Diffusion 2 base (stabilityai/stable-diffusion-2-base), diffusers format ----
 # Checked against the published component config.json files (the 2-1-base mirror jack-op11/stable-diffusion-2-1-base,
 # unet/, vae/, text_encoder/, scheduler/; 2.1-base is a fine-tune of 2-base with the same architecture).
@@ -165,22 +163,29 @@ def _tiny_configs() -> dict:
                 scheduler=read("scheduler", "scheduler_config.json"))
 
 
+def _tiny64_configs() -> dict:
+    return dict(unet=dict(TINY64_UNET), vae=dict(TINY64_VAE), text_encoder=dict(TINY64_TEXT),
+                scheduler=dict(SD2_SCHEDULER))
+
+
+def _tiny_sdxl_configs() -> dict:
+    return dict(unet=dict(TINY_SDXL_UNET), vae=dict(TINY_SDXL_VAE), text_encoder=dict(TINY_SDXL_TEXT),
+                text_encoder_2=dict(TINY_SDXL_TEXT), scheduler=dict(SDXL_SCHEDULER))
+
+
+ARCH_CONFIGS = {   # an architecture -> its component configs (fresh copies); an SDXL one has a text_encoder_2
+    "sd2": sd2_configs, "tiny": _tiny_configs, "tiny64": _tiny64_configs,
+    "sdxl": sdxl_configs, "tiny-sdxl": _tiny_sdxl_configs,
+}
+ARCHS = tuple(ARCH_CONFIGS)
+
+
 def arch_configs(arch: str) -> dict:
     """Component configs of an architecture: 'sd2' (SD 2 base), 'tiny' (the bundled model's), 'tiny64', 'sdxl'
-    (SDXL base 1.0) and 'tiny-sdxl'; an SDXL architecture has a text_encoder_2."""
-    if arch == "sd2":
-        return sd2_configs()
-    if arch == "tiny":
-        return _tiny_configs()
-    if arch == "tiny64":
-        return dict(unet=dict(TINY64_UNET), vae=dict(TINY64_VAE), text_encoder=dict(TINY64_TEXT),
-                    scheduler=dict(SD2_SCHEDULER))
-    if arch == "sdxl":
-        return sdxl_configs()
-    if arch == "tiny-sdxl":
-        return dict(unet=dict(TINY_SDXL_UNET), vae=dict(TINY_SDXL_VAE), text_encoder=dict(TINY_SDXL_TEXT),
-                    text_encoder_2=dict(TINY_SDXL_TEXT), scheduler=dict(SDXL_SCHEDULER))
-    raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    (SDXL base 1.0) and 'tiny-sdxl'."""
+    if arch not in ARCH_CONFIGS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    return ARCH_CONFIGS[arch]()
 
 
 def _public(config: dict) -> dict:
