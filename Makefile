@@ -1,6 +1,7 @@
 # gvcf: build the book, run the tests. GNU make; everything runs in the virtual environment .venv.
 #   make book          run the chapters (profile "book", bundled model, CPU) and build _build/html
-#   make test          unit tests + the notebooks under nbval (smoke defaults); what CI runs
+#   make test          the fast tier: tests not marked slow + the notebooks under nbval (smoke defaults), ~10 min
+#   make test-all      every test (the slow tier too: whole-profile runs, trainings, subprocess CLI runs) + nbval
 #   make smoke-book    the whole book with the smoke profile (minutes; checks the plumbing)
 #   make book PROFILE=gpu     the bundled model on a CUDA GPU, with the samples the claims need
 #   make book PROFILE=paper   the paper's protocol (Stable Diffusion 2, CUDA; days of GPU time)
@@ -19,10 +20,10 @@ BUILD := _build/html
 # OpenMP threads that spin while waiting slow torch down many times over when processes share the 2 cores
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: help venv test book smoke-book check clean clean-results
+.PHONY: help venv test test-all book smoke-book check clean clean-results
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
 venv: $(STAMP)
 
@@ -37,13 +38,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m gvcf.engine.assets
 	touch $@
 
+# one pytest run for the unit tests and the notebooks (nbval runs each notebook at its smoke defaults in a kernel),
+# so that --durations lists the slowest of both; tests marked slow (pyproject.toml) are left to test-all
+PYTEST := $(PY) -m pytest -q --durations=20 --nbval-lax --nbval-current-env tests notebooks
+
 test: export HF_HUB_OFFLINE = 1
 test: venv
-	$(PY) -m pytest -q tests
-	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-	  echo "$(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks/"; \
-	  $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks/; \
-	else echo "no notebooks in notebooks/: nbval skipped"; fi
+	$(PYTEST) -m "not slow"
+
+test-all: export HF_HUB_OFFLINE = 1
+test-all: venv
+	$(PYTEST)
 
 book: venv
 	$(PY) -m gvcf.book run --profile $(PROFILE)

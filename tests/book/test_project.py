@@ -59,11 +59,13 @@ def test_makefile_and_ci():
     assert ".venv/bin/pip install torch==2.14.1 torchvision==0.29.1" in make
     assert '.venv/bin/pip install -e ".[book,test]"' in make
     assert "--nbval-lax" in make and "HF_HUB_OFFLINE" in make
-    for target in ("venv:", "test:", "book:", "smoke-book:", "clean:", "clean-results:"):
+    for target in ("venv:", "test:", "test-all:", "book:", "smoke-book:", "clean:", "clean-results:"):
         assert f"\n{target}" in make, target
     ci = ROOT / ".ci" / "run"
     assert ci.read_text().startswith("#!/usr/bin/env bash\n")
-    assert "set -euo pipefail" in ci.read_text() and "make test" in ci.read_text()
+    assert "set -euo pipefail" in ci.read_text() and "\nmake test-all\n" in ci.read_text()   # nothing leaves CI
+    recipe = {t: make.split(f"\n{t}: venv\n")[1].split("\n\n")[0] for t in ("test", "test-all")}
+    assert '-m "not slow"' in recipe["test"] and "-m" not in recipe["test-all"]   # the fast tier; everything
     assert ci.stat().st_mode & stat.S_IXUSR, ".ci/run must be executable"
 
 
