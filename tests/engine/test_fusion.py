@@ -42,12 +42,19 @@ def test_eq14_literal_form(method):
     mu = torch.randn(len(layout), 3, 8, 8, generator=g)
     noise = 0.7 * torch.randn(len(layout), 3, 8, 8, generator=g)
     out = fuse(mu, noise, plan, True)
-    # the paper's Eq. 14: sum w x / sqrt(sum w^2) + (1 - W / sqrt(sum w^2)) * sum w mu / W
-    w = plan.weights
-    sw_x = layout.scatter_add(w * (mu + noise))
-    sw_mu = layout.scatter_add(w * mu)
-    lit = sw_x / plan.weight_norm + (1 - plan.weight_sum / plan.weight_norm) * sw_mu / plan.weight_sum
-    torch.testing.assert_close(out, lit, rtol=1e-5, atol=1e-5)
+    # the paper's Eq. 14: sum w x / sqrt(sum w^2) + (1 - W / sqrt(sum w^2)) * sum w mu / W, every sum built here one
+    # view at a time from the weight map (not from the plan under test: the identity holds for any norm and sum)
+    w = weight_map(FUSIONS[method].weights, 8, 8)
+    sw_x, sw_mu = torch.zeros(3, 8, 20), torch.zeros(3, 8, 20)
+    W, W2 = torch.zeros(1, 8, 20), torch.zeros(1, 8, 20)
+    for v, (r, c) in enumerate(layout.boxes):
+        sw_x[:, r:r + 8, c:c + 8] += w * (mu[v] + noise[v])
+        sw_mu[:, r:r + 8, c:c + 8] += w * mu[v]
+        W[:, r:r + 8, c:c + 8] += w
+        W2[:, r:r + 8, c:c + 8] += w * w
+    lit = sw_x / W2.sqrt() + (1 - W / W2.sqrt()) * sw_mu / W
+    torch.testing.assert_close(out[0], lit, rtol=1e-5, atol=1e-5)
+    assert (W2.sqrt() < W - 1e-3).any()   # overlaps: VCF's correction is not the identity here
 
 
 def test_single_view_is_mean_plus_noise():
@@ -70,7 +77,16 @@ def test_fused_noise_variance(method):
                               FUSIONS[method].correct_variance)[0, 0] for _ in range(n_draws)])
     inner = fused[:, :, 8:56].flatten()
     ratio = (inner.var() / sigma**2).item()
-    expected = (plan.weight_norm**2 / plan.weight_sum**2)[0, 0, :, 8:56].mean().item()  # sum w^2 / W^2
+    # Eq. 11: sum w^2 / W^2 over the covering views, from the weight map (not the plan under test): 1/4 for MD's
+    # uniform weights at four-fold coverage
+    w = weight_map(FUSIONS[method].weights, 8, 8)
+    W, W2 = torch.zeros(8, 64), torch.zeros(8, 64)
+    for r, c in layout.boxes:
+        W[r:r + 8, c:c + 8] += w
+        W2[r:r + 8, c:c + 8] += w ** 2
+    expected = (W2 / W**2)[:, 8:56].mean().item()
+    if method == "md":
+        assert expected == pytest.approx(0.25)
     if FUSIONS[method].correct_variance:
         assert stats.kstest((inner / sigma).numpy(), "norm").pvalue > 0.01
         assert ratio == pytest.approx(1.0, abs=0.03)

@@ -53,6 +53,7 @@ def pixels(folder):
     return {p.name: np.asarray(Image.open(p), dtype=int) for p in Path(folder).glob("*.png")}
 
 
+@pytest.mark.slow   # two subprocesses, each importing torch and diffusers
 def test_two_processes_make_exactly_the_files_of_one(tiny_folder, tmp_path, tiny_pipe):
     """Sharding across ranks does not change a single byte at equal thread counts; other thread counts give the same
     images up to float rounding."""
@@ -374,7 +375,7 @@ def test_from_yaml_takes_left_out_fields_from_defaults(tmp_path):
         DatasetConfig.from_yaml(bare)
 
 
-@pytest.mark.parametrize("method", ["gvcf", "sync"])
+@pytest.mark.parametrize("method", ["gvcf", pytest.param("sync", marks=pytest.mark.slow)])   # sync: ~25 s
 def test_batched_run_makes_the_files_of_a_one_at_a_time_run(tiny_folder, tmp_path, monkeypatch, method):
     """Canvases denoised together (batches of 4 and 2 here) give the images of one-at-a-time runs: the same noise
     per image; only the UNet's batch differs, so pixels may differ by float rounding. Bound: at most 1 level on at

@@ -41,6 +41,7 @@ def test_ddim_with_guidance_follows_the_prompt(model):
     assert night.mean() + 40 < noon.mean()
 
 
+@pytest.mark.slow   # DDPM 50 on two 448 px panoramas (~18 s); the fast tier: the DDIM test above
 def test_panorama_is_not_degenerate_and_prompts_change_it(model):
     # DDPM with Variance-Corrected Fusion, the paper's stochastic setting
     # the paper's canvas on 64 px views: 7 views wide (448 px) at a stride of 3/4 of a view (48 px)

@@ -57,6 +57,7 @@ def test_logistic_regression_separates_what_a_centroid_confuses():
     assert centroid < 0.9 and linear > 0.99
 
 
+@pytest.mark.slow   # the card measures 10 prompts x 8 views with Inception: ~2 min
 def test_a_quick_card_of_a_tiny_model(tmp_path):
     cfg = TrainConfig(vae_steps=2, unet_steps=2, decoder_steps=0, n_latents=32, eval_views=8, vae_channels=(8, 16, 16),
                       unet_channels=(16, 32, 32), attention_head_dim=8, text_hidden=16)

@@ -13,7 +13,7 @@ SMOKE = TrainConfig(vae_steps=3, unet_steps=3, decoder_steps=3, decoder_batch=4,
                     vae_channels=(8, 16, 16), unet_channels=(16, 32, 32), attention_head_dim=8, text_hidden=16)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("train") / "model"
     stats = train_embedded(out, SMOKE, progress=False)
@@ -42,6 +42,7 @@ def test_saves_a_stable_diffusion_folder(trained):
     assert json.loads((out / "scheduler" / "scheduler_config.json").read_text())["clip_sample"] is False
 
 
+@pytest.mark.slow   # fast: test_a_run_killed_mid_stage_resumes_to_the_same_weights[vae] (determinism and resume)
 def test_deterministic_and_resumes(trained, tmp_path):
     out, _ = trained
     again = tmp_path / "again"
@@ -146,8 +147,8 @@ def _copy_work(out, work):
 
 @pytest.mark.parametrize("change, stale", [
     (dict(decoder_lpips_net="alex", decoder_autocast="float32", decoder_lr=1e-3), ["decoder"]),
-    (dict(unet_lr=3e-4), ["unet"]),
-    (dict(n_latents=48), ["latents", "unet"]),
+    pytest.param(dict(unet_lr=3e-4), ["unet"], marks=pytest.mark.slow),   # the fast tier retrains the decoder only
+    pytest.param(dict(n_latents=48), ["latents", "unet"], marks=pytest.mark.slow),
 ])
 def test_retrain_stale_retrains_only_the_stages_a_change_reaches(trained, tmp_path, change, stale):
     """A work folder of another config is refused, unless retrain_stale: then the stages the change reaches are
@@ -259,7 +260,8 @@ def test_train_embedded_command_line_settings():
         main(["train-embedded", "--out", "/tmp/never", "--set", "seed=x"])
 
 
-@pytest.mark.parametrize("stage", ["vae", "unet", "decoder"])
+@pytest.mark.parametrize("stage", ["vae", pytest.param("unet", marks=pytest.mark.slow),
+                                   pytest.param("decoder", marks=pytest.mark.slow)])
 def test_a_run_killed_mid_stage_resumes_to_the_same_weights(trained, tmp_path, monkeypatch, stage):
     """Killed right after the stage's step-2 checkpoint (of 3), a rerun goes on from it: weights, optimizer, EMA and
     random streams resume, so the result equals the uninterrupted run bit for bit."""
@@ -333,6 +335,7 @@ def test_stage_plan(tmp_path):
     assert stage_plan(dataclasses.replace(SMOKE, decoder_steps=0), tmp_path).endswith("trained from scratch: unet")
 
 
+@pytest.mark.slow   # four more trainings; the fast tier: a killed stage leaves no model folder (..._mid_stage_...)
 def test_a_killed_run_leaves_the_model_folder_as_it_was(trained, tmp_path, monkeypatch, capsys):
     """Killed in a stage, while the new folder is written, or between the two renames that swap it in: the model
     folder is the previous version (or, for a moment, absent with the previous one beside it, put back by the next

@@ -16,7 +16,9 @@ def _luma(img):
 def test_api_constants():
     assert len(w.FAMILIES) == len(w.PAPER_PROMPTS) == 10
     assert w.TIMES == ("noon", "sunset", "twilight", "night")
-    assert hash(_scene("city_night")) == hash(_scene("city_night"))
+    a, b, other = _scene("city_night"), _scene("city_night"), _scene("city_night", seed=8)
+    assert a is not b and a == b and hash(a) == hash(b) and {a: 1}[b] == 1   # hashable by value: a key
+    assert a != other and len({a, b, other}) == 2
 
 
 def test_determinism():
