@@ -52,15 +52,15 @@ def tiny_pipe(clip_tokenizer):
     return tiny_pipeline(clip_tokenizer)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def tiny64(clip_tokenizer):
-    """A random-weight model with Stable Diffusion's geometry (64-latent views, VAE factor 8), one per test module."""
+    """A random-weight model with Stable Diffusion's geometry (64-latent views, VAE factor 8), one per test run."""
     from gvcf.engine import archs
 
     return archs.build_random_model("tiny64", device="cpu", tokenizer=clip_tokenizer)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lpips_net():
     """LPIPS-VGG with its calibrated heads and a random backbone: differentiable, nothing downloaded."""
     import lpips
@@ -69,6 +69,23 @@ def lpips_net():
         warnings.simplefilter("ignore")
         net = lpips.LPIPS(net="vgg", pretrained=True, pnet_rand=True, verbose=False)
     return net.eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="session")
+def real_lpips():
+    """real_lpips("vgg" | "alex"): LPIPS with its offline weights (gvcf.engine.assets), built once per test run."""
+    from gvcf.engine import assets
+    from gvcf.engine.perceptual import load_lpips
+
+    built = {}
+
+    def get(net):
+        if net not in built:
+            assets.lpips_checkpoint_path(net, fetch=True)
+            built[net] = load_lpips(net)
+        return built[net]
+
+    return get
 
 
 class ZeroUNet(torch.nn.Module):

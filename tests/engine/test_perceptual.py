@@ -12,15 +12,13 @@ OIHW_FROM_HWIO = (3, 2, 0, 1)  # Flax (kh, kw, in, out) -> torch (out, in, kh, k
 
 
 @pytest.fixture(scope="module", params=["alex", "vgg"])
-def model(request):
-    assets.lpips_checkpoint_path(request.param, fetch=True)
-    return load_lpips(request.param)
+def model(request, real_lpips):
+    return real_lpips(request.param)
 
 
 @pytest.fixture(scope="module")
-def alex():
-    assets.lpips_checkpoint_path("alex", fetch=True)
-    return load_lpips("alex")
+def alex(real_lpips):
+    return real_lpips("alex")
 
 
 def _smooth_image(seed):

@@ -11,9 +11,8 @@ SIZE = 32
 
 
 @pytest.fixture(scope="module")
-def vgg():
-    assets.lpips_checkpoint_path("vgg", fetch=True)
-    return load_lpips("vgg")
+def vgg(real_lpips):
+    return real_lpips("vgg")
 
 
 def smooth(seed, n=4, size=SIZE):
