@@ -1,0 +1,502 @@
+"""ElasticDiffusion (Haji-Ali, Balakrishnan and Ordonez, CVPR 2024): the paper's third baseline.
+
+The score of a large canvas is split in two (their Eq. 6-7): the *local* content, the unconditional score, is
+estimated on patches of the canvas with context rows and columns around them (each patch plus its context fills one
+view of the model); the *global* content, the direction cond - uncond of classifier-free guidance, is estimated once
+on a copy of the whole canvas reduced to fit in one view, padded with a noised plain background, and upsampled back.
+Three refinements of their Sec. 4 follow the authors' code (MoayedHajiAli/ElasticDiffusion-official,
+``elastic_diffusion.py``, ``generate_image``): the reduced copy is resampled ``resampling_steps`` times from different
+pixels of each 2 x 2 block (``new_p`` of them new each time), which fills the upsampled direction at a higher
+resolution; after each step the latent is renoised back to t and the step is redone with a third of the guidance
+(their "repaint" sampling); and reduced-resolution guidance (RRG) pulls the predicted x_0 towards the reduced copy's,
+with a weight that falls on a cosine schedule to 0 at ``1 - rrg_stop_t`` of the steps.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .checks import finite_number, is_int, positive_int
+from .generate import (DEFAULT_GUIDANCE, OUTPUT_TYPES, GenerationResult, _as_image, _resolve_model, check_seed,
+                       derive_seed)
+from .models import PromptEmbeds, auto_view_batch
+from .samplers import DEFAULT_STEPS, make_sampler
+from .views import ViewLayout, canvas
+
+SAMPLER = "ddim"   # the authors' code samples with DDIM (eta 0) only
+# The authors' settings for a wide (2:1) canvas: their demo's 2048 x 1024 example (app_gradio.py); the rest are
+# generate_image's and the demo's shared values. Their command line's defaults (square 2048 x 2048) differ:
+# resampling_steps 10, rrg_scale 4000, rrg_stop_t 0.2.
+ELASTIC_DEFAULTS = dict(resampling_steps=7, new_p=0.3, rrg_scale=1000.0, cosine_scale=10.0, rrg_stop_t=0.4,
+                        repaint=True, patch_size=None)
+RRG_MIN_WEIGHT = 10.0       # RRG runs only while its weight exceeds this (the authors' `rrg_scheduler(i) > 10`)
+REPAINT_GUIDANCE_DIVISOR = 3  # the repainted step uses a third of the guidance scale (the authors' `rrg_cfg`)
+MAX_BLOCK = 32              # the largest row (column) block of the reduced copy's pattern (`to_even_rational`)
+BLOCK_CHOICES = 4           # pixels of a 2 x 2 block a resampling step may take
+MAX_REDRAWS = 50            # redraws of a block's pixel that was taken before (`random_sample_exclude_mask`)
+PERCENT = 100               # the keep/new draw is an integer in [0, 100] compared with 100 * (1 - new_p)
+
+
+def _even_fraction(x: float) -> tuple[int, int]:
+    """keep / block ~ x with both even and block <= MAX_BLOCK (a block of rows keeps `keep` of them)."""
+    frac = Fraction(x).limit_denominator(MAX_BLOCK)
+    if frac.numerator % 2 or frac.denominator % 2:
+        frac = Fraction(x).limit_denominator(MAX_BLOCK // 2)
+    if frac.numerator % 2 or frac.denominator % 2:
+        return frac.numerator * 2, frac.denominator * 2
+    return frac.numerator, frac.denominator
+
+
+def _kept_offsets(block: int, remove: int) -> tuple[torch.Tensor, list[int]]:
+    """Offsets kept in a block: `remove` // 2 pairs of adjacent offsets dropped, evenly spaced (even interval); and,
+    per dropped pair, the two kept positions either side of the gap (where the fill mask keeps rows apart)."""
+    pairs = remove // 2
+    interval = block // (pairs + 1)
+    interval += interval % 2
+    keep = torch.ones(block, dtype=torch.bool)
+    gaps = []
+    for k in range(pairs):
+        start = (k + 1) * interval - 1
+        keep[start:start + 2] = False
+        gaps += [start - 1 - 2 * k, start - 2 * k]
+    return torch.arange(block)[keep], gaps
+
+
+def _reduced_axis(n_in: int, n_out: int, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source latent index of each of the 2 * n_out rows of the doubled canvas kept for the reduced copy, and the
+    positions of those rows where a gap was cut (the fill mask keeps the rows either side apart there)."""
+    keep, block = _even_fraction(n_out / n_in)
+    blocks = (2 * n_out) // keep
+    if blocks * block > 2 * n_in:
+        blocks -= 1
+    span = blocks * block
+    offsets, gaps = _kept_offsets(block, block - keep)
+    rows = (torch.arange(0, span, block).view(-1, 1) + offsets).view(-1)
+    rows = rows[rows < 2 * n_in]
+    rest = torch.arange(span, min(span + max(2 * n_out - len(rows), 0), 2 * n_in))
+    rows = torch.cat([rows, rest])
+    if len(rows) != 2 * n_out:
+        raise ValueError(f"{name}: the reduced copy ({n_out} of {n_in} latent pixels) has no resampling pattern "
+                         f"({len(rows)} rows instead of {2 * n_out}); choose a canvas closer to square")
+    splits = (torch.arange(0, 2 * n_out, keep).view(-1, 1) + torch.tensor(gaps, dtype=torch.long)).view(-1)
+    return rows // 2, splits
+
+
+def _merge_pairs(mask: torch.Tensor, splits: list[int]) -> torch.Tensor:
+    """Rows of the doubled grid back to canvas rows: each pair (i, i + 1) merged by OR, but kept as two rows where i
+    is the next listed split (the authors' restore_mask_shape, whose list advances only on a match)."""
+    parts, j = [], 0
+    for i in range(0, mask.shape[0], 2):
+        if j < len(splits) and i == splits[j]:
+            parts += [mask[i:i + 1], mask[i + 1:i + 2]]
+            j += 2
+        else:
+            parts.append(mask[i:i + 1] | mask[i + 1:i + 2])
+    return torch.cat(parts)
+
+
+@dataclass(frozen=True)
+class ReducedCopy:
+    """The canvas reduced to fit one view (size `size`): each output pixel takes one of the 2 x 2 block of the
+    nearest-doubled canvas at rows `rows` and columns `cols` (the authors' `random_nearest_downsample`); the pixels
+    a choice fills are found as the authors find them, from the doubled grid with the gap rows kept apart."""
+
+    size: tuple[int, int]
+    canvas: tuple[int, int]
+    rows: torch.Tensor
+    cols: torch.Tensor
+    row_splits: list
+    col_splits: list
+
+    @classmethod
+    def create(cls, height: int, width: int, size: tuple[int, int]) -> "ReducedCopy":
+        rows, row_splits = _reduced_axis(height, size[0], "height")
+        cols, col_splits = _reduced_axis(width, size[1], "width")
+        return cls(tuple(size), (height, width), rows, cols, row_splits.tolist(), col_splits.tolist())
+
+    def sources(self, choice: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Canvas (row, column) of every reduced pixel, for a choice in [0, 4) per pixel (row-major)."""
+        h, w = self.size
+        choice = choice.view(h, w)
+        rows = self.rows[2 * torch.arange(h).view(-1, 1) + choice // 2]
+        cols = self.cols[2 * torch.arange(w).view(1, -1) + choice % 2]
+        return rows, cols
+
+    def fill_mask(self, choice: torch.Tensor) -> torch.Tensor:
+        """(H, W) bool: the canvas pixels a choice fills with the upsampled direction."""
+        h, w = self.size
+        choice = choice.view(h, w)
+        grid = torch.zeros(2 * h, 2 * w, dtype=torch.bool)
+        grid[2 * torch.arange(h).view(-1, 1) + choice // 2, 2 * torch.arange(w).view(1, -1) + choice % 2] = True
+        mask = _merge_pairs(_merge_pairs(grid, self.row_splits).T, self.col_splits).T
+        H, W = self.canvas
+        if mask.shape[0] > H or mask.shape[1] > W:
+            raise ValueError(f"height / width: no fill pattern for a {H}x{W} latent canvas reduced to {self.size}")
+        return F.pad(mask, (0, W - mask.shape[1], 0, H - mask.shape[0]))
+
+
+def reduced_size(model, height: int, width: int) -> tuple[int, int]:
+    """The reduced copy's size in latent pixels: the canvas scaled so that its longer side is one view (never up)."""
+    factor = max(max(height, width) / model.native_size, 1)
+    return int((height // factor) // model.vae_scale_factor), int((width // factor) // model.vae_scale_factor)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A local patch: its core [top, bottom) x [left, right) and the crop with context [crop_top, crop_bottom) x
+    [crop_left, crop_right) around it that the UNet sees (the authors' `crop_with_context`)."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+    crop_top: int
+    crop_bottom: int
+    crop_left: int
+    crop_right: int
+
+
+def _context(start: int, end: int, n: int, size: int) -> tuple[int, int]:
+    """Context before and after [start, end): n each side, what one side lacks at the canvas edge taken from the
+    other, both clipped to the canvas."""
+    if start - n < 0:
+        before = start
+        after = max(0, min(size, end + 2 * n - before) - end)
+    else:
+        after = max(0, min(size, end + n) - end)
+        before = start - max(0, start - (2 * n - after))
+    return before, after
+
+
+def _starts(size: int, window: int, stride: int) -> list[int]:
+    """Patch starts along an axis, the last snapped to the edge (the authors' `get_views`)."""
+    count = math.ceil((size - window) / stride) + 1
+    return [max(0, min(k * stride, size - window)) for k in range(count)]
+
+
+def local_patches(height: int, width: int, window: int, context: int) -> list[Patch]:
+    """Patches of `window` latent pixels (the whole side where a window and its context span it), stride `window`,
+    each with context // 2 pixels of context a side, row-major; later patches overlap earlier ones only at the far
+    edges, where the earlier patch's prediction is kept."""
+    h_ws = height if window + context >= height else window
+    w_ws = width if window + context >= width else window
+    patches = []
+    for top in _starts(height, h_ws, window):
+        for left in _starts(width, w_ws, window):
+            bottom, right = top + h_ws, left + w_ws
+            n_t, n_b = _context(top, bottom, context // 2, height)
+            n_l, n_r = _context(left, right, context // 2, width)
+            patches.append(Patch(top, bottom, left, right, top - n_t, bottom + n_b, left - n_l, right + n_r))
+    return patches
+
+
+def patch_owners(patches: list[Patch], height: int, width: int) -> list[torch.Tensor]:
+    """Per patch, the (core h, core w) mask of its core pixels no earlier patch covered: together they cover the
+    canvas exactly once."""
+    covered = torch.zeros(height, width, dtype=torch.bool)
+    owners = []
+    for p in patches:
+        core = covered[p.top:p.bottom, p.left:p.right]
+        owners.append(~core)
+        core[:] = True
+    return owners
+
+
+def rrg_weight(i: int, steps: int, rrg_scale: float, cosine_scale: float, rrg_stop_t: float) -> float:
+    """The reduced-resolution guidance weight at step i: rrg_scale * ((1 + cos(pi i / n)) / 2) ** cosine_scale
+    for i < n = steps - int(steps * rrg_stop_t), else 0 (the authors' CosineScheduler)."""
+    n = steps - int(steps * rrg_stop_t)
+    if i >= n:
+        return 0.0
+    return rrg_scale * (0.5 * (1 + np.cos(np.pi * i / n))) ** cosine_scale
+
+
+def check_elastic_settings(resampling_steps=ELASTIC_DEFAULTS["resampling_steps"], new_p=ELASTIC_DEFAULTS["new_p"],
+                           rrg_scale=ELASTIC_DEFAULTS["rrg_scale"], cosine_scale=ELASTIC_DEFAULTS["cosine_scale"],
+                           rrg_stop_t=ELASTIC_DEFAULTS["rrg_stop_t"], repaint=ELASTIC_DEFAULTS["repaint"],
+                           patch_size=ELASTIC_DEFAULTS["patch_size"]) -> dict:
+    """ElasticDiffusion's own settings, checked (ValueError naming the first bad one)."""
+    if not is_int(resampling_steps) or resampling_steps < 0:
+        raise ValueError(f"resampling_steps must be an int >= 0, got {resampling_steps!r}")
+    new_p = finite_number(new_p, "new_p", minimum=0.0)
+    if new_p > 1:
+        raise ValueError(f"new_p must be in [0, 1] (the share of newly sampled pixels), got {new_p!r}")
+    rrg_stop_t = finite_number(rrg_stop_t, "rrg_stop_t", minimum=0.0)
+    if rrg_stop_t > 1:
+        raise ValueError(f"rrg_stop_t must be in [0, 1] (the share of steps without RRG at the end), got {rrg_stop_t!r}")
+    if not isinstance(repaint, bool):
+        raise ValueError(f"repaint must be True or False, got {repaint!r}")
+    return dict(resampling_steps=int(resampling_steps), new_p=new_p,
+                rrg_scale=finite_number(rrg_scale, "rrg_scale", minimum=0.0),
+                cosine_scale=finite_number(cosine_scale, "cosine_scale", minimum=0.0), rrg_stop_t=rrg_stop_t,
+                repaint=repaint, patch_size=positive_int(patch_size, "patch_size", optional=True))
+
+
+class _Backgrounds:
+    """The plain noised backgrounds that pad a latent smaller than a view: per side and size, a random colour,
+    VAE-encoded, noised to the step's t; the same within a step (every pass pads alike), drawn from a generator of
+    its own per (canvas seed, side, size, t), so they are the same whatever else is drawn."""
+
+    def __init__(self, model, seed: int, alphas_cumprod: torch.Tensor):
+        self.model, self.seed, self.alphas_cumprod = model, seed, alphas_cumprod
+        self.t, self.cache = None, {}
+
+    def get(self, side: str, h: int, w: int, t: int) -> torch.Tensor:
+        if h == 0 or w == 0:
+            return torch.zeros(1, self.model.latent_channels, h, w, device=self.model.device, dtype=self.model.dtype)
+        if t != self.t:   # a new step: the last step's backgrounds are done with
+            self.t, self.cache = t, {}
+        if (side, h, w) not in self.cache:
+            self.cache[side, h, w] = self.make(side, h, w, t)
+        return self.cache[side, h, w]
+
+    @torch.no_grad()
+    def make(self, side: str, h: int, w: int, t: int) -> torch.Tensor:
+        """(1, C, h, w): a random colour image (values in [0, 1], as the authors encode it), its VAE latent sampled,
+        then noised to t (q(x_t | x_0))."""
+        m, f = self.model, self.model.vae_scale_factor
+        gen = torch.Generator("cpu").manual_seed(derive_seed(self.seed, f"elastic-background/{side}/{h}x{w}/{t}"))
+        colour = torch.rand(1, 3, generator=gen)
+        image = colour[:, :, None, None].expand(1, 3, h * f, w * f).to(m.device, m.vae.dtype)
+        dist = m.vae.encode(image).latent_dist
+        eps = torch.randn(dist.mean.shape, generator=gen).to(m.device, dist.mean.dtype)
+        latent = (dist.mean + dist.std * eps) * m.vae.config.scaling_factor
+        noise = torch.randn(latent.shape, generator=gen).to(m.device, latent.dtype)
+        a = self.alphas_cumprod[t].to(m.device, latent.dtype)
+        return (a**0.5 * latent + (1 - a) ** 0.5 * noise).to(m.dtype)
+
+
+def _pad_to_view(x: torch.Tensor, view: int, t: int, backgrounds: _Backgrounds) -> tuple[torch.Tensor, tuple]:
+    """x (B, C, h, w) padded to (view, view) with backgrounds, width first then height, the odd pixel after (the
+    authors' `unet_step`); returns the padded x and (top, left) of x in it."""
+    h, w = x.shape[-2:]
+    wp, hp = max(view - w, 0), max(view - h, 0)
+    left, top = wp // 2, hp // 2
+    if wp:
+        parts = [backgrounds.get("left", h, left, t), None, backgrounds.get("right", h, wp - left, t)]
+        x = torch.cat([p.expand(x.shape[0], -1, -1, -1) if p is not None else x for p in parts], dim=3)
+    if hp:
+        width = x.shape[-1]
+        parts = [backgrounds.get("top", top, width, t), None, backgrounds.get("bottom", hp - top, width, t)]
+        x = torch.cat([p.expand(x.shape[0], -1, -1, -1) if p is not None else x for p in parts], dim=2)
+    return x, (top, left)
+
+
+class _Rows:
+    """UNet inputs of one step gathered from several sources, run in shared calls, and split back."""
+
+    def __init__(self):
+        self.inputs, self.texts, self.count = [], [], 0
+
+    def add(self, x: torch.Tensor, text: torch.Tensor) -> slice:
+        """Queue x's rows with the text embeddings `text`; returns where their outputs will be."""
+        self.inputs.append(x)
+        self.texts.append(text.expand(len(x), -1, -1))
+        self.count += len(x)
+        return slice(self.count - len(x), self.count)
+
+    def run(self, model, t, batch_size: int) -> torch.Tensor:
+        views = torch.cat(self.inputs)
+        return model.predict_noise(views, t, PromptEmbeds(torch.cat(self.texts), None), 1.0, batch_size)
+
+
+def _nearest(x: torch.Tensor, size) -> torch.Tensor:
+    return F.interpolate(x, size=tuple(size), mode="nearest")
+
+
+def _draw_choices(n: int, gen: torch.Generator, taken: torch.Tensor | None, previous: torch.Tensor | None,
+                  drop_threshold: float) -> torch.Tensor:
+    """Which of its 2 x 2 block each reduced pixel takes at a resampling step: a new one not taken before (redrawn
+    up to MAX_REDRAWS times), kept from the previous step where an integer draw in [0, 100] is <= drop_threshold."""
+    choice = torch.randint(0, BLOCK_CHOICES, (n,), generator=gen)
+    if taken is not None:
+        invalid = taken[torch.arange(n), choice]
+        redraws = MAX_REDRAWS
+        while invalid.any() and redraws > 0:
+            choice[invalid] = torch.randint(0, BLOCK_CHOICES, (int(invalid.sum()),), generator=gen)
+            invalid = taken[torch.arange(n), choice]
+            redraws -= 1
+        if invalid.any():
+            choice[invalid] = torch.randint(0, BLOCK_CHOICES, (int(invalid.sum()),), generator=gen)
+    if previous is not None:
+        new = torch.randint(0, PERCENT + 1, (n,), generator=gen)
+        new = ((new > drop_threshold) | (drop_threshold <= 0)).long()
+        choice = choice * new + previous * (1 - new)
+    return choice
+
+
+def _reduced_samples(x: torch.Tensor, copy: ReducedCopy, passes: int, gen: torch.Generator, new_p: float):
+    """The reduced copies of x for `passes` resampling passes and, per pass, the canvas pixels it fills: the first
+    takes each block's top-left pixel, the others draw (the authors' `approximate_latent_direction_w_resampling`)."""
+    n = copy.size[0] * copy.size[1]
+    drop_threshold = PERCENT * (1 - new_p)
+    choice, taken, out = torch.zeros(n, dtype=torch.long), None, []
+    for k in range(passes):
+        if k > 0:
+            choice = _draw_choices(n, gen, taken, choice, drop_threshold)
+        if taken is None:
+            taken = torch.zeros(n, BLOCK_CHOICES, dtype=torch.bool)
+        taken[torch.arange(n), choice] = True
+        rows, cols = copy.sources(choice)
+        out.append((x[:, :, rows.to(x.device), cols.to(x.device)], copy.fill_mask(choice).to(x.device)))
+    return out
+
+
+def _undo(x: torch.Tensor, t_next: int, span: int, betas: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Renoise x_{t_next} back to t = t_next + span, one forward step q(x_k | x_{k-1}) at a time."""
+    for k in range(span):
+        beta = betas[t_next + k].to(x.device, x.dtype)
+        noise = torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
+        x = (1 - beta) ** 0.5 * x + beta**0.5 * noise
+    return x
+
+
+def _estimate(model, x, i, t, copy, passes, gen, new_p, patches, owners, text, view, backgrounds, batch_size):
+    """One pass's scores at x: the global direction (cond - uncond, from `passes` reduced copies, filled in at the
+    pixels each sampled, the rest from the last), the local unconditional score (patches with context), and the last
+    reduced copy with its unconditional score (for RRG). One set of shared UNet calls."""
+    samples = _reduced_samples(x, copy, passes, gen, new_p)
+    rows = _Rows()
+    reduced = torch.cat([s for s, _ in samples])
+    padded, (top, left) = _pad_to_view(reduced, view, int(t), backgrounds)
+    crop_reduced = (slice(top, top + copy.size[0]), slice(left, left + copy.size[1]))
+    uncond_rows = rows.add(padded, text.uncond)
+    cond_rows = rows.add(padded, text.cond)
+    patch_rows = []
+    for p in patches:
+        crop = x[:, :, p.crop_top:p.crop_bottom, p.crop_left:p.crop_right]
+        padded, (top, left) = _pad_to_view(crop, view, int(t), backgrounds)
+        core = (slice(top + p.top - p.crop_top, top + p.bottom - p.crop_top),
+                slice(left + p.left - p.crop_left, left + p.right - p.crop_left))
+        patch_rows.append((rows.add(padded, text.uncond), core))
+    eps = rows.run(model, t, batch_size)
+    h_, w_ = crop_reduced
+    uncond, cond = eps[uncond_rows][:, :, h_, w_], eps[cond_rows][:, :, h_, w_]
+    direction = torch.full_like(x, float("nan"))
+    for k, (_, mask) in enumerate(samples):
+        up = _nearest((cond[k:k + 1] - uncond[k:k + 1]), x.shape[-2:])
+        direction = torch.where(mask, up, direction)
+    direction = torch.where(torch.isnan(direction), up, direction)   # the last pass fills what no pass sampled
+    local = torch.zeros_like(x)
+    for p, (r, (h_, w_)), own in zip(patches, patch_rows, owners):
+        core = local[:, :, p.top:p.bottom, p.left:p.right]
+        core[:] = torch.where(own.to(x.device), eps[r][:, :, h_, w_], core)
+    return direction, local, samples[-1][0], uncond[-1:]
+
+
+def generate_elastic(model, prompt: str, height: int | None = None, width: int | None = None, seed: int = 0,
+                     steps: int | None = None, guidance_scale: float = DEFAULT_GUIDANCE, negative_prompt: str = "",
+                     output_type: str = "pil", progress: bool = True, view_batch_size: int | None = None,
+                     callback=None, **settings) -> GenerationResult:
+    """One canvas by ElasticDiffusion (Haji-Ali et al. 2024, Eq. 6-7, Sec. 4), as the authors' code makes it.
+
+    Sizes in image pixels (height: one view, width: 7 views by default); DDIM (eta 0) with `steps` (50). settings:
+    resampling_steps (7), new_p (0.3), rrg_scale (1000), cosine_scale (10), rrg_stop_t (0.4), repaint (True) and
+    patch_size (pixels; None: half a view, the rest of the view its context), the authors' settings for a wide
+    canvas (ELASTIC_DEFAULTS). callback(i, t, latents) runs after each step. view_batch_size: views per UNet call
+    (None: as many as the device allows).
+
+    What differs from the authors' code, and why:
+    - their view of 64 latent pixels (128 for SDXL), patch 32 and context 32, and reference size 512 px are the
+      model's view, half of it, and its native size here, so the bundled model (16-latent views) runs as SD 1 / 2;
+    - every random draw comes from one torch.Generator seeded with `seed` (x_T, the resampling choices, the repaint
+      noise, in their order), never the global RNG; they reseed the global RNG for every padding background with an
+      MD5 of its side, size and t, and afterwards with a draw of numpy's global RNG, so their later draws depend on
+      both global states. The backgrounds keep what the method needs, one random noised colour per side, size and t
+      (the same in every pass of a step), from a generator of their own seeded from `seed` and those keys
+      (derive_seed): unlike theirs they differ between seeds, and they do not disturb the other draws;
+    - the local branch's UNet calls and the R + 1 resampling passes of the global branch are independent given x_t:
+      they run in shared batched calls (theirs: one pass per call, `view_batch_size` patches per call); the repaint
+      pass depends on the first and stays after it;
+    - RRG's gradient of rrg_scale * MSE is taken in closed form, 2 * rrg_scale * (ref - x_0) / numel, not by autograd;
+    - where a later patch overlaps an earlier one, the earlier one's prediction is kept by position (theirs: where the
+      sum so far is not exactly 0);
+    - SDXL is not supported (their XL path conditions on 4x the canvas size; not reproduced here).
+    """
+    # -- check everything that needs no model --
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
+    seed = check_seed(seed)
+    unknown = sorted(set(settings) - set(ELASTIC_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown ElasticDiffusion setting(s) {unknown}; known: {sorted(ELASTIC_DEFAULTS)}")
+    opts = check_elastic_settings(**settings)
+    steps = positive_int(DEFAULT_STEPS[SAMPLER] if steps is None else steps, "steps")
+    guidance_scale = finite_number(guidance_scale, "guidance_scale", minimum=0.0)
+    negative_prompt = "" if negative_prompt is None else negative_prompt
+    if not isinstance(negative_prompt, str):
+        raise ValueError(f"negative_prompt must be a string or None, got {type(negative_prompt).__name__}")
+    if output_type not in OUTPUT_TYPES:
+        raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+    view_batch_size = positive_int(view_batch_size, "view_batch_size", optional=True)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable or None, got {type(callback).__name__}")
+    model = _resolve_model(model)
+    if model.is_xl:
+        raise ValueError("model: ElasticDiffusion runs Stable Diffusion 1 / 2 models here; SDXL is not supported")
+    geometry = canvas(model, height, width)
+    f, view = model.vae_scale_factor, model.latent_size
+    H, W = geometry.layout.height, geometry.layout.width
+    window = view // 2 if opts["patch_size"] is None else opts["patch_size"]
+    if opts["patch_size"] is not None:
+        if window % f or not 0 < window // f <= view:
+            raise ValueError(f"patch_size must be a multiple of {f} px up to one view ({model.native_size} px), "
+                             f"got {window!r}")
+        window //= f
+    size = reduced_size(model, geometry.height, geometry.width)
+    if min(size) < 1:
+        raise ValueError(f"height / width: the canvas {geometry.height}x{geometry.width} reduced to one view has no "
+                         f"latent row or column left ({size}); ElasticDiffusion needs an aspect ratio under "
+                         f"{model.native_size // f}:1")
+    copy = ReducedCopy.create(H, W, size)
+    copy.fill_mask(torch.zeros(size[0] * size[1], dtype=torch.long))   # a canvas with no fill pattern fails here
+    patches = local_patches(H, W, window, view - window)
+    owners = patch_owners(patches, H, W)
+    view_batch_size = view_batch_size or auto_view_batch(model, (view, view), False)
+
+    t0 = time.perf_counter()
+    device = model.device
+    sampler = make_sampler(SAMPLER, model.scheduler_config, steps, device=device)
+    scheduler = sampler.scheduler
+    span = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
+    text = model.encode_prompt(prompt, negative_prompt, guidance=True)
+    gen = torch.Generator("cpu").manual_seed(seed)
+    backgrounds = _Backgrounds(model, seed, scheduler.alphas_cumprod)
+    x = torch.randn((1, model.latent_channels, H, W), generator=gen).to(device, model.dtype) * sampler.init_noise_sigma
+    passes = opts["resampling_steps"] + 1
+    last = len(sampler.timesteps) - 1
+    with torch.no_grad():
+        for i, t in enumerate(tqdm(sampler.timesteps, desc="elastic", disable=not progress)):
+            args = (copy, passes, gen, opts["new_p"], patches, owners, text, view, backgrounds, view_batch_size)
+            direction, local, reduced, uncond = _estimate(model, x, i, t, *args)
+            step = sampler.step(local + guidance_scale * direction, i, x)
+            scale = guidance_scale
+            if opts["repaint"] and passes > 1 and i < last:   # renoise to t and redo the step with less guidance
+                x = _undo(step.mean, int(sampler.timesteps[i + 1]), span, scheduler.betas, gen)
+                scale = guidance_scale / REPAINT_GUIDANCE_DIVISOR
+                direction, local, reduced, uncond = _estimate(model, x, i, t, copy, 1, *args[2:])
+                step = sampler.step(local + scale * direction, i, x)
+            x_next = step.mean
+            weight = rrg_weight(i, steps, opts["rrg_scale"], opts["cosine_scale"], opts["rrg_stop_t"])
+            if weight > RRG_MIN_WEIGHT:   # reduced-resolution guidance: pull x_0 towards the reduced copy's x_0
+                ref = sampler.step(uncond + scale * _nearest(direction, size), i, reduced).pred_original
+                ref = _nearest(ref, x.shape[-2:])
+                x_next = x_next + 2 * weight * (ref - step.pred_original) / step.pred_original.numel()
+            x = x_next
+            if callback is not None:
+                callback(i, t, x)
+        image = None if output_type == "latent" else model.decode(x)
+    seconds = time.perf_counter() - t0
+    layout = ViewLayout.create(H, W, (patches[0].bottom - patches[0].top, patches[0].right - patches[0].left),
+                               (min(window, H), min(window, W)))
+    config = dict(model=model.name, prompt=prompt, negative_prompt=negative_prompt, height=geometry.height,
+                  width=geometry.width, method="elastic", sampler=SAMPLER, steps=steps, guidance_scale=guidance_scale,
+                  seed=seed, **opts)
+    return GenerationResult(None if image is None else _as_image(image, output_type), x, layout, f, seconds, config)
