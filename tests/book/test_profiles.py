@@ -171,6 +171,24 @@ def test_standins_have_the_geometry(sd2_standin, bundled_standin):
     assert (small.native_size, small.vae_scale_factor, small.latent_size) == (64, 4, 16)
 
 
+# ----------------------------------------------------------------------------- the smoke sizes stay the notebooks'
+
+# The sizes a notebook's parameters cell sets to its smoke defaults (what nbval runs). Every other profile sets each
+# of them itself, so that shrinking the smoke run never changes what the book, gpu or paper profile computes.
+SIZES = ("ddim_steps", "ddpm_steps", "n_reference", "width_views", "n_per_prompt", "alphas", "calibration_alphas",
+         "calibration_weights", "calibration_prompts", "repeats", "strides", "n_prompts")
+
+
+@pytest.mark.parametrize("name", ["book", "gpu", "paper"])
+def test_profiles_set_every_size_the_smoke_defaults_shrink(name):
+    data = book.load_profile(name, REPO)
+    for stem in book.CHAPTERS:
+        declared = book.declared_parameters(REPO / "notebooks" / f"{stem}.ipynb")
+        params = book.merge_params(data, stem, name, declared)
+        missing = sorted(k for k in SIZES if k in declared and k not in params)
+        assert not missing, f"profile {name} leaves {missing} of {stem} at the notebook's smoke default"
+
+
 # ----------------------------------------------------------------------------- running a profile
 
 def derive_profile(name: str, **places) -> dict:
