@@ -31,7 +31,7 @@ from ..engine.style import check_alpha
 from ..engine.sync import DEFAULT_WEIGHT as DEFAULT_SYNC_WEIGHT
 from ..engine.views import DEFAULT_WIDTH_VIEWS
 
-METHODS = tuple(sorted(FUSIONS)) + ("sync", "reference")   # reference: single native views (the paper's reference set)
+METHODS = tuple(sorted(FUSIONS)) + ("sync", "elastic", "reference")   # reference: single native views (the paper's reference set)
 MANIFEST = "manifest-rank{rank:04d}.jsonl"
 IDENTITY = "dataset.json"          # the identity of the dataset an output folder holds, written by its first run
 LOCK = ".lock-rank{rank:04d}"      # flock-ed by the run generating that rank's share into the folder
@@ -70,6 +70,9 @@ class DatasetConfig:
         # steps: None means the sampler's default; stored resolved, so "null" in a YAML and 50 give the same images
         object.__setattr__(self, "steps", check_sampler(self.sampler, self.steps, self.eta))
         check_alpha(self.alpha)
+        if self.method == "elastic" and (self.sampler, self.alpha, self.stride) != ("ddim", 0.0, None):
+            raise ValueError("method 'elastic' (ElasticDiffusion) samples with sampler 'ddim', alpha 0 and no stride, "
+                             f"got sampler={self.sampler!r}, alpha={self.alpha!r}, stride={self.stride!r}")
         if not self.prompts or not all(isinstance(p, str) and p for p in self.prompts):
             raise ValueError("prompts must be a non-empty list of non-empty strings")
         for name in ("n_per_prompt", "width_views", "stride", "canvas_batch"):   # YAML's true is no count
@@ -121,6 +124,10 @@ class DatasetConfig:
             d.pop(name)
         if self.method != "sync":
             d.pop("sync_weight")
+        if self.method == "elastic":   # its own settings are part of what makes the images
+            from ..engine.elastic import ELASTIC_DEFAULTS
+
+            d["elastic"] = dict(ELASTIC_DEFAULTS)
         return d | dict(prompt=prompt, index=k, image_seed=derive_seed(self.seed, f"{prompt}/{k}"))
 
     def items(self) -> list[dict]:
@@ -153,8 +160,14 @@ def make_images(model, batch: list[dict], sync_lpips=None) -> list[Image.Image]:
     if item["method"] == "reference":
         views = generate_views(model, item["prompt"], seeds, **kw)
         return [Image.fromarray(v) for v in views]
-    kw |= dict(height=model.native_size, width=item["width_views"] * model.native_size, stride=item["stride"],
-               alpha=item["alpha"], fusion=item["method"], progress=False)
+    size = dict(height=model.native_size, width=item["width_views"] * model.native_size)
+    if item["method"] == "elastic":   # one canvas per call: its UNet calls are batched within the canvas
+        from ..engine.elastic import generate_elastic
+
+        return [generate_elastic(model, it["prompt"], seed=it["image_seed"], steps=it["steps"],
+                                 guidance_scale=it["guidance_scale"], progress=False, **size, **it["elastic"]).image
+                for it in batch]
+    kw |= dict(size, stride=item["stride"], alpha=item["alpha"], fusion=item["method"], progress=False)
     if item["method"] == "sync":
         from ..engine.sync import SyncConfig, make_sync_hook
 
@@ -167,6 +180,8 @@ def canvas_batch(config: "DatasetConfig", model) -> int:
     device (gvcf.engine.models.auto_view_batch), at least one."""
     if config.canvas_batch is not None:
         return config.canvas_batch
+    if config.method == "elastic":
+        return 1
     from ..engine.models import auto_view_batch
     from ..engine.views import canvas
 

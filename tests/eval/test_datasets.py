@@ -421,3 +421,27 @@ def test_canvas_batch_default_fills_one_unet_call(tiny_folder, tmp_path):
     with pytest.raises(ValueError, match="canvas_batch"):
         config(tiny_folder, tmp_path, canvas_batch=0)
     assert "canvas_batch" not in cfg.image_config("a", 0)   # how many at once is not part of an image's key
+
+
+def test_elastic_dataset_is_generate_elastic_and_resumes(tiny_folder, tmp_path):
+    """method 'elastic': each image is generate_elastic's for its seed; a second run makes nothing."""
+    from gvcf.engine.elastic import generate_elastic
+
+    cfg = config(tiny_folder, tmp_path / "el", method="elastic", stride=None, n_per_prompt=1, width_views=2)
+    paths = datasets.generate_dataset(cfg, rank=0, world_size=1, progress=False)
+    item = cfg.items()[0]
+    want = generate_elastic(load_model(str(tiny_folder), device="cpu"), item["prompt"], height=16, width=32,
+                            seed=item["image_seed"], steps=2, progress=False)
+    from PIL import Image
+    import numpy as np
+    assert np.array_equal(np.asarray(Image.open(paths[0])), np.asarray(want.image))
+    made = []
+    saved = datasets.make_images
+    datasets.make_images = lambda model, batch, **kw: made.append(batch) or saved(model, batch, **kw)
+    try:
+        datasets.generate_dataset(cfg, rank=0, world_size=1, progress=False)
+    finally:
+        datasets.make_images = saved
+    assert made == []
+    with pytest.raises(ValueError, match="elastic"):
+        DatasetConfig(prompts=("a beach",), method="elastic", sampler="ddpm")
