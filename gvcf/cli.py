@@ -56,10 +56,22 @@ def cmd_generate(args) -> None:
     import gvcf
 
     output = check_output_image(args.output)
+    if args.method == "elastic":   # ElasticDiffusion: DDIM, no fusion, stride, Style Alignment or circular canvas
+        ignored = [f"--{k}" for k, v in (("stride", args.stride), ("alpha", args.alpha), ("eta", args.eta),
+                                        ("circular", args.circular)) if v]
+        if ignored or args.sampler not in (None, "ddim"):
+            raise ValueError(f"--method elastic samples with DDIM alone; drop {ignored or ['--sampler']}")
+        model = gvcf.load_model(args.model, device=args.device)
+        result = gvcf.generate_elastic(model, args.prompt, height=args.height, width=args.width, seed=args.seed,
+                                       steps=args.steps, guidance_scale=args.guidance_scale,
+                                       negative_prompt=args.negative_prompt, view_batch_size=args.view_batch_size)
+        save_image_atomic(result.image, output)
+        print(f"{output}: {result.image.size[0]}x{result.image.size[1]}, ElasticDiffusion, {result.seconds:.1f} s")
+        return
     model = gvcf.load_model(args.model, device=args.device)
     result = gvcf.generate(
         model, prompt=args.prompt, negative_prompt=args.negative_prompt, height=args.height, width=args.width,
-        stride=args.stride, fusion=args.fusion, sampler=args.sampler, steps=args.steps,
+        stride=args.stride, fusion=args.fusion, sampler=args.sampler or "ddpm", steps=args.steps,
         guidance_scale=args.guidance_scale, alpha=args.alpha, seed=args.seed, circular=args.circular,
         view_batch_size=args.view_batch_size, eta=args.eta, progress=True)
     save_image_atomic(result.image, output)
@@ -234,8 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--height", type=int, default=None, help="pixels (default: one view)")
     g.add_argument("--width", type=int, default=None, help="pixels (default: 7 views)")
     g.add_argument("--stride", type=_stride, default=None, help="pixels, 'S' or 'H,W' (default: 3/4 view)")
+    g.add_argument("--method", choices=("fusion", "elastic"), default="fusion",
+                   help="fusion: joint denoising with --fusion; elastic: ElasticDiffusion (DDIM)")
     g.add_argument("--fusion", choices=sorted(FUSIONS), default="gvcf")
-    g.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddpm")
+    g.add_argument("--sampler", choices=sorted(SAMPLERS), default=None, help="default: ddpm (ddim for elastic)")
     g.add_argument("--steps", type=int, default=None)
     g.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
     g.add_argument("--alpha", type=float, default=0.0, help="Style Alignment strength in [0, 1]")
