@@ -391,6 +391,50 @@ def _estimate(model, x, i, t, copy, passes, gen, new_p, patches, owners, text, v
     return direction, local, samples[-1][0], uncond[-1:]
 
 
+@dataclass(frozen=True)
+class ElasticPlan:
+    """A canvas's geometry for ElasticDiffusion: the reduced copy, the local patches (window `window` latent pixels)
+    and which core pixels each patch owns."""
+
+    geometry: object
+    window: int
+    copy: ReducedCopy
+    patches: list
+    owners: list
+
+    @classmethod
+    def create(cls, model, height: int | None, width: int | None, patch_size: int | None = None) -> "ElasticPlan":
+        """ValueError naming height, width or patch_size (pixels) for a canvas the method cannot make."""
+        geometry = canvas(model, height, width)
+        f, view = model.vae_scale_factor, model.latent_size
+        H, W = geometry.layout.height, geometry.layout.width
+        window = view // 2
+        if patch_size is not None:
+            if patch_size % f or not 0 < patch_size // f <= view:
+                raise ValueError(f"patch_size must be a multiple of {f} px up to one view ({model.native_size} px), "
+                                 f"got {patch_size!r}")
+            window = patch_size // f
+        size = reduced_size(model, geometry.height, geometry.width)
+        if min(size) < 1:
+            raise ValueError(f"height / width: the canvas {geometry.height}x{geometry.width} reduced to one view has "
+                             f"no latent row or column left ({size}); ElasticDiffusion needs an aspect ratio under "
+                             f"{view}:1")
+        copy = ReducedCopy.create(H, W, size)
+        copy.fill_mask(torch.zeros(size[0] * size[1], dtype=torch.long))   # a canvas with no fill pattern fails here
+        patches = local_patches(H, W, window, view - window)
+        return cls(geometry, window, copy, patches, patch_owners(patches, H, W))
+
+    def unet_rows(self, passes: int) -> int:
+        """View-sized UNet rows of one pass: the reduced copies unconditional and conditional, then the patches."""
+        return 2 * passes + len(self.patches)
+
+    def step_rows(self, steps: int, resampling_steps: int, repaint: bool) -> list[list[int]]:
+        """Per step, the UNet rows of each of its passes (the repaint pass has one reduced copy)."""
+        first, again = self.unet_rows(resampling_steps + 1), self.unet_rows(1)
+        return [[first, again] if repaint and resampling_steps > 0 and i < steps - 1 else [first]
+                for i in range(steps)]
+
+
 def generate_elastic(model, prompt: str, height: int | None = None, width: int | None = None, seed: int = 0,
                      steps: int | None = None, guidance_scale: float = DEFAULT_GUIDANCE, negative_prompt: str = "",
                      output_type: str = "pil", progress: bool = True, view_batch_size: int | None = None,
@@ -441,24 +485,10 @@ def generate_elastic(model, prompt: str, height: int | None = None, width: int |
     model = _resolve_model(model)
     if model.is_xl:
         raise ValueError("model: ElasticDiffusion runs Stable Diffusion 1 / 2 models here; SDXL is not supported")
-    geometry = canvas(model, height, width)
-    f, view = model.vae_scale_factor, model.latent_size
+    plan = ElasticPlan.create(model, height, width, opts["patch_size"])
+    geometry, copy, patches, owners = plan.geometry, plan.copy, plan.patches, plan.owners
+    f, view, window, size = model.vae_scale_factor, model.latent_size, plan.window, copy.size
     H, W = geometry.layout.height, geometry.layout.width
-    window = view // 2 if opts["patch_size"] is None else opts["patch_size"]
-    if opts["patch_size"] is not None:
-        if window % f or not 0 < window // f <= view:
-            raise ValueError(f"patch_size must be a multiple of {f} px up to one view ({model.native_size} px), "
-                             f"got {window!r}")
-        window //= f
-    size = reduced_size(model, geometry.height, geometry.width)
-    if min(size) < 1:
-        raise ValueError(f"height / width: the canvas {geometry.height}x{geometry.width} reduced to one view has no "
-                         f"latent row or column left ({size}); ElasticDiffusion needs an aspect ratio under "
-                         f"{model.native_size // f}:1")
-    copy = ReducedCopy.create(H, W, size)
-    copy.fill_mask(torch.zeros(size[0] * size[1], dtype=torch.long))   # a canvas with no fill pattern fails here
-    patches = local_patches(H, W, window, view - window)
-    owners = patch_owners(patches, H, W)
     view_batch_size = view_batch_size or auto_view_batch(model, (view, view), False)
 
     t0 = time.perf_counter()

@@ -131,3 +131,15 @@ def test_bad_input_names_the_parameter_before_the_model(kwargs, name):
 def test_bad_geometry_names_the_parameter(model, kwargs, name):
     with pytest.raises(ValueError, match=name):
         elastic.generate_elastic(model, PROMPT, progress=False, **kwargs)
+
+
+def test_plan_counts_the_unet_rows_a_run_evaluates(model):
+    """ElasticPlan.step_rows (what the bench's bare-UNet row replays) is what generate_elastic runs."""
+    rows = []
+    handle = model.unet.register_forward_pre_hook(lambda m, args: rows.append(args[0].shape[0]))
+    try:
+        latents(model, height=16, width=64, steps=3, resampling_steps=2)
+    finally:
+        handle.remove()
+    plan = elastic.ElasticPlan.create(model, 16, 64)
+    assert sum(rows) == sum(map(sum, plan.step_rows(3, 2, True))) == 3 * (2 * 3 + 8) + 2 * (2 + 8)   # 8 patches of 4 columns
