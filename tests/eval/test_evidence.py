@@ -88,6 +88,17 @@ def test_too_few_items_are_inconclusive_and_bad_methods_refused():
         evidence.compare([1, 2, 3], [1, 2, 3], method="jackknife")
 
 
+def test_the_percentile_and_expanded_levels_by_hand():
+    """The percentile interval takes the (1 - c) / 2 and (1 + c) / 2 quantiles of the draws; the expanded one takes
+    them at 1 - 2 Phi(-sqrt(n / (n - 1)) t_{n-1, (1 + c) / 2}) (Hesterberg 2015): 0.995136 at n = 6, c = 0.95 (t_{5,
+    0.975} = 2.570582, by hand)."""
+    assert evidence.expanded_confidence(6, 0.95) == pytest.approx(0.995136, abs=2e-6)
+    items = list(np.linspace(-1, 1, 41))   # symmetric: the bootstrap mean is ~normal with sd = std / sqrt(n)
+    se = np.std(items) / np.sqrt(len(items))
+    c = evidence.interval(items, confidence=0.95, n_boot=20000, seed=0, method="percentile")
+    assert c.low / se == pytest.approx(-1.96, abs=0.07) and c.high / se == pytest.approx(1.96, abs=0.07)
+
+
 def test_verdict_on_constructed_intervals():
     def c(low, high):
         return evidence.Comparison((low + high) / 2, low, high, 10, 0.95, True, "BCa")
