@@ -99,6 +99,15 @@ def test_the_percentile_and_expanded_levels_by_hand():
     assert c.low / se == pytest.approx(-1.96, abs=0.07) and c.high / se == pytest.approx(1.96, abs=0.07)
 
 
+def test_unpaired_sets_of_different_sizes_each_resample_whole():
+    """a and b are resampled each from all of its own items: b's 20 items spread the difference by std(b) / sqrt(20)
+    = 1.29 (a is constant), so the 95% percentile interval is about -9.5 +- 2.53."""
+    c = evidence.compare([0.0] * 8, list(range(20)), paired=False, n_boot=2000, seed=0, method="percentile")
+    assert (c.estimate, c.n) == (-9.5, 8)
+    assert c.se == pytest.approx(1.29, abs=0.06)
+    assert c.low == pytest.approx(-9.5 - 2.53, abs=0.4) and c.high == pytest.approx(-9.5 + 2.53, abs=0.4)
+
+
 def test_verdict_on_constructed_intervals():
     def c(low, high):
         return evidence.Comparison((low + high) / 2, low, high, 10, 0.95, True, "BCa")
