@@ -108,6 +108,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                         help="timed runs per row (median reported)")
     parser.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE)
     parser.add_argument("--no-diffusers", action="store_true", help="skip diffusers' panorama pipeline rows")
+    parser.add_argument("--elastic", action="store_true",
+                        help="add ElasticDiffusion's rows (gvcf.generate_elastic against the bare UNet calls it makes)")
     parser.add_argument("--canvas-batch", type=int, default=None,
                         help="panoramas per generate_batch call in the throughput rows; default: as many as fill one "
                              "auto-sized UNet call")
@@ -129,7 +131,7 @@ def cmd_bench(args) -> int:
     df = bench.run_bench(args.arch, compile=args.compile, steps=args.steps, height=args.height, width=args.width,
                          stride=args.stride, repeats=args.repeats, guidance_scale=args.guidance_scale, model=model,
                          diffusers=not args.no_diffusers, note=note, canvas_batch=args.canvas_batch,
-                         sweep=not args.no_sweep)
+                         sweep=not args.no_sweep, elastic=args.elastic)
     print(bench.format_bench(df), flush=True)
     table = None
     if args.methods:

@@ -236,6 +236,35 @@ def bare_unet(model, prompt: str, layout: ViewLayout, steps: int, guidance_scale
     return run
 
 
+def bare_elastic_unet(model, prompt: str, height: int, width: int, steps: int, view_batch_size: int | None = None):
+    """A function running only the UNet calls of one ElasticDiffusion canvas with its default settings (every pass
+    of every step, ElasticPlan.step_rows, in batches of view_batch_size; no resampling, fusion or scheduler). The
+    prompt is encoded inside; inputs are fixed tensors built beforehand."""
+    from ..engine.elastic import ELASTIC_DEFAULTS, ElasticPlan
+    from ..engine.models import PromptEmbeds, auto_view_batch
+
+    plan = ElasticPlan.create(model, height, width)
+    view = (model.latent_size, model.latent_size)
+    batch = view_batch_size or auto_view_batch(model, view, False)
+    passes = plan.step_rows(steps, ELASTIC_DEFAULTS["resampling_steps"], ELASTIC_DEFAULTS["repaint"])
+    calls = [[min(batch, n - s) for n in step for s in range(0, n, batch)] for step in passes]
+    timesteps = make_sampler("ddim", model.scheduler_config, steps, device=model.device).timesteps
+    gen = torch.Generator("cpu").manual_seed(0)
+    inputs = {k: torch.randn((k, model.latent_channels, *view), generator=gen).to(model.device, model.dtype)
+              for k in {k for step in calls for k in step}}
+
+    def run():
+        text = model.encode_prompt(prompt, "", guidance=True)
+        rows = PromptEmbeds(text.cond, None)   # one embedding per row (which one costs the same)
+        conditioning = {k: model.unet_conditioning(rows.rows(0, k), view) for k in inputs}
+        with torch.no_grad():
+            for t, step in zip(timesteps, calls):
+                for k in step:
+                    model.unet(inputs[k], t, **conditioning[k])
+
+    return run
+
+
 class NoOpUNet(torch.nn.Module):
     """The UNet's stand-in returning its input: timing a loop with it measures the loop's own cost around the UNet."""
 
@@ -288,6 +317,15 @@ BENCH_ROWS = (
     BenchRow("bare_batch", "bare UNet calls (generate_batch's batches)", "bare", canvases=CANVAS_BATCH),
 )
 ROWS = tuple(row.name for row in BENCH_ROWS)
+# ElasticDiffusion (issue 29), its default settings on the same canvas: against the bare UNet calls it makes, and
+# the same two with the identity UNet (its own cost: resampling, backgrounds' VAE encodes, RRG)
+ELASTIC_ROWS = (
+    BenchRow("elastic", "gvcf.generate_elastic (ElasticDiffusion)", "elastic"),
+    BenchRow("bare_elastic", "bare UNet calls (elastic's batches)", "bare_elastic"),
+    BenchRow("elastic_noop_unet", "gvcf.generate_elastic, UNet replaced by identity", "elastic", noop_unet=True),
+    BenchRow("bare_elastic_noop_unet", "bare elastic calls, UNet replaced by identity", "bare_elastic",
+             noop_unet=True),
+)
 SWEEP_PREFIX = "bare_vb"   # + views per call: the bare UNet at every schedule of sweep_batches
 
 
@@ -315,9 +353,11 @@ class _Work:
     pipe: object = None   # diffusers' panorama pipeline on the model's components (built once, for its rows)
     auto_batch: int = 1   # views per UNet call that generate picks (auto_view_batch)
     canvas_batch: int = 1 # panoramas per generate_batch call in the throughput rows
+    elastic_batch: int = 1  # views per UNet call that generate_elastic picks (no CFG pairs: its rows are views)
 
     def views_per_call(self, row: BenchRow) -> int:
-        return {AUTO: self.auto_batch, ALL: len(self.layout)}.get(row.view_batch, row.view_batch)
+        auto = self.elastic_batch if row.runs in ("elastic", "bare_elastic") else self.auto_batch
+        return {AUTO: auto, ALL: len(self.layout)}.get(row.view_batch, row.view_batch)
 
     def canvases(self, row: BenchRow) -> int:
         return self.canvas_batch if row.canvases == CANVAS_BATCH else row.canvases
@@ -350,14 +390,27 @@ def _run_bare(w: _Work, view_batch: int, canvases: int):
     return bare_unet(w.model, w.prompt, w.layout, w.steps, w.guidance_scale, view_batch, canvases)
 
 
-RUNNERS = {"ours": _run_ours, "batch": _run_batch, "loop": _run_loop, "diffusers": _run_diffusers, "bare": _run_bare}
+def _run_elastic(w: _Work, view_batch: int, canvases: int):
+    from ..engine.elastic import generate_elastic
+
+    return lambda: generate_elastic(w.model, w.prompt, height=w.height, width=w.width, steps=w.steps,
+                                    guidance_scale=w.guidance_scale, view_batch_size=view_batch,
+                                    output_type="latent", progress=False)
+
+
+def _run_bare_elastic(w: _Work, view_batch: int, canvases: int):
+    return bare_elastic_unet(w.model, w.prompt, w.height, w.width, w.steps, view_batch)
+
+
+RUNNERS = {"ours": _run_ours, "batch": _run_batch, "loop": _run_loop, "diffusers": _run_diffusers, "bare": _run_bare,
+           "elastic": _run_elastic, "bare_elastic": _run_bare_elastic}
 
 
 def run_bench(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool = False,
               steps: int = DEFAULT_BENCH_STEPS, height: int | None = None, width: int | None = None,
               stride: int | None = None, repeats: int = DEFAULT_REPEATS, guidance_scale: float = DEFAULT_GUIDANCE,
               prompt: str = DEFAULT_PROMPT, model=None, diffusers: bool = True, note: str = "",
-              canvas_batch: int | None = None, sweep: bool = True) -> pd.DataFrame:
+              canvas_batch: int | None = None, sweep: bool = True, elastic: bool = False) -> pd.DataFrame:
     """Our gvcf.generate (md, DDIM) vs diffusers' panorama pipeline (view_batch_size 1 and all views) vs the bare UNet
     (ours' batches, and with `sweep` every schedule of sweep_batches); then the throughput of generate_batch
     (canvas_batch panoramas; None: as many as fill one auto-sized UNet call) against a loop of generate.
@@ -365,6 +418,7 @@ def run_bench(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool =
     One row per BENCH_ROWS entry (the diffusers rows only with `diffusers`) and sweep row: median/min/max seconds
     per run, panoramas per second, UNet calls and evaluated batch rows, `ours_over` = ours' median / this row's
     median (NaN on the no-op-UNet and throughput rows); hardware and settings in every row (for CSV) and df.attrs.
+    elastic: add ELASTIC_ROWS, ElasticDiffusion on the same canvas and steps (Stable Diffusion 1 / 2 only).
     model: time this model instead of building `arch` (arch, compile and note then only label the rows).
     """
     from ..engine.models import auto_view_batch
@@ -382,9 +436,14 @@ def run_bench(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool =
     n_views = len(geometry.layout)
     auto = auto_view_batch(model, geometry.layout.window, guidance_scale > 1.0)
     canvas_batch = canvas_batch or max(1, auto // n_views)
-    rows = [row for row in BENCH_ROWS + (sweep_rows(n_views) if sweep else ()) if diffusers or row.runs != "diffusers"]
+    if elastic and model.is_xl:
+        elastic = False
+        note = "; ".join(filter(None, [note, "SDXL: ElasticDiffusion (SD 1 / 2 only here) is not timed"]))
+    rows = [row for row in BENCH_ROWS + (sweep_rows(n_views) if sweep else ()) + (ELASTIC_ROWS if elastic else ())
+            if diffusers or row.runs != "diffusers"]
     work = _Work(model, prompt, geometry.height, geometry.width, geometry.stride[1], geometry.layout, steps,
-                 guidance_scale, panorama_pipeline(model, geometry.layout) if diffusers else None, auto, canvas_batch)
+                 guidance_scale, panorama_pipeline(model, geometry.layout) if diffusers else None, auto, canvas_batch,
+                 auto_view_batch(model, (model.latent_size, model.latent_size), False))
     noop = dataclasses.replace(work, model=dataclasses.replace(model, unet=NoOpUNet(model.unet)))
     timings = {}
     for on, n_repeats in ((work, repeats), (noop, max(repeats, NOOP_MIN_REPEATS))):
@@ -426,6 +485,11 @@ def ratios(df: pd.DataFrame, stat: str = "median_s") -> dict:
         out["ours/best diffusers"] = med["ours"] / min(med[key] for key in theirs)
     out["batch speed-up over loop"] = med["loop"] / med["batch"]
     out["batch/bare_batch"] = med["batch"] / med["bare_batch"]
+    if "elastic" in med:
+        out["elastic/bare_elastic"] = med["elastic"] / med["bare_elastic"]
+        out["elastic/bare_elastic from its own cost"] = \
+            1 + (med["elastic_noop_unet"] - med["bare_elastic_noop_unet"]) / med["bare_elastic"]
+        out["elastic/ours (MD)"] = med["elastic"] / med["ours"]
     return out
 
 

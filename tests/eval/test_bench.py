@@ -114,3 +114,21 @@ def test_rows_are_a_table():
     assert bench.sweep_batches(9) == [1, 2, 4, 8, 9] and bench.sweep_batches(1) == [1] and bench.sweep_batches(4) == [1, 2, 4]
     assert all(row.runs in bench.RUNNERS for row in bench.BENCH_ROWS)
     assert list(bench.hardware_columns("cpu")) == list(bench.HARDWARE_COLUMNS)
+
+
+def test_elastic_rows_do_the_unet_work_of_generate_elastic(tiny_pipe):
+    """--elastic: generate_elastic against the bare calls it makes: the same calls and rows, counted."""
+    from gvcf.engine.elastic import ELASTIC_DEFAULTS, ElasticPlan
+    from gvcf.engine.models import Model
+
+    model = Model.from_pipeline(tiny_pipe)   # 8-latent views, VAE factor 2: a 16 x 64 px canvas is 4 views
+    df = bench.run_bench("tiny", steps=STEPS, repeats=1, width=64, stride=8, model=model, diffusers=False,
+                         sweep=False, canvas_batch=1, elastic=True)
+    r = df.set_index("row")
+    plan = ElasticPlan.create(model, 16, 64)
+    rows = sum(map(sum, plan.step_rows(STEPS, ELASTIC_DEFAULTS["resampling_steps"], ELASTIC_DEFAULTS["repaint"])))
+    for name in ("elastic", "bare_elastic", "elastic_noop_unet", "bare_elastic_noop_unet"):
+        assert r.loc[name, "unet_rows"] == rows
+    assert r.loc["elastic", "unet_calls"] == r.loc["bare_elastic", "unet_calls"]
+    assert {"elastic/bare_elastic", "elastic/ours (MD)"} <= set(df.attrs["ratios"])
+    assert "elastic/bare_elastic" in bench.format_bench(df)
