@@ -287,7 +287,7 @@ def test_book_rerun_one_chapter_in_process(tmp_path, monkeypatch, capsys):
         assert runner.main(words) == 0
         assert f"{stem}: ran" in capsys.readouterr().out
     text = json.dumps(nbformat.read(str(tmp_path / "chapters" / f"{stem}.ipynb"), as_version=4).cells[-1].outputs)
-    assert "ran smoke: n_per_prompt=1, ddim_steps=10" in text
+    assert "ran smoke: n_per_prompt=1, ddim_steps=4" in text   # the notebook's own default: smoke sets nothing
 
 
 def test_assets_in_process(capsys):
