@@ -311,25 +311,24 @@ def _nearest(x: torch.Tensor, size) -> torch.Tensor:
     return F.interpolate(x, size=tuple(size), mode="nearest")
 
 
-def _draw_choices(n: int, gen: torch.Generator, taken: torch.Tensor | None, previous: torch.Tensor | None,
+def _draw_choices(gen: torch.Generator, taken: torch.Tensor, previous: torch.Tensor,
                   drop_threshold: float) -> torch.Tensor:
-    """Which of its 2 x 2 block each reduced pixel takes at a resampling step: a new one not taken before (redrawn
-    up to MAX_REDRAWS times), kept from the previous step where an integer draw in [0, 100] is <= drop_threshold."""
+    """Which of its 2 x 2 block each reduced pixel takes at a resampling step: one not taken before (`taken`: (n, 4),
+    redrawn up to MAX_REDRAWS times, then once more at random), or the previous step's where an integer draw in
+    [0, 100] is <= drop_threshold (the authors' random_sample_exclude_mask and drop mask, in their order of draws)."""
+    n = len(previous)
     choice = torch.randint(0, BLOCK_CHOICES, (n,), generator=gen)
-    if taken is not None:
+    invalid = taken[torch.arange(n), choice]
+    redraws = MAX_REDRAWS
+    while invalid.any() and redraws > 0:
+        choice[invalid] = torch.randint(0, BLOCK_CHOICES, (int(invalid.sum()),), generator=gen)
         invalid = taken[torch.arange(n), choice]
-        redraws = MAX_REDRAWS
-        while invalid.any() and redraws > 0:
-            choice[invalid] = torch.randint(0, BLOCK_CHOICES, (int(invalid.sum()),), generator=gen)
-            invalid = taken[torch.arange(n), choice]
-            redraws -= 1
-        if invalid.any():
-            choice[invalid] = torch.randint(0, BLOCK_CHOICES, (int(invalid.sum()),), generator=gen)
-    if previous is not None:
-        new = torch.randint(0, PERCENT + 1, (n,), generator=gen)
-        new = ((new > drop_threshold) | (drop_threshold <= 0)).long()
-        choice = choice * new + previous * (1 - new)
-    return choice
+        redraws -= 1
+    if invalid.any():
+        choice[invalid] = torch.randint(0, BLOCK_CHOICES, (int(invalid.sum()),), generator=gen)
+    new = torch.randint(0, PERCENT + 1, (n,), generator=gen)
+    new = ((new > drop_threshold) | (drop_threshold <= 0)).long()
+    return choice * new + previous * (1 - new)
 
 
 def _reduced_samples(x: torch.Tensor, copy: ReducedCopy, passes: int, gen: torch.Generator, new_p: float):
@@ -337,12 +336,10 @@ def _reduced_samples(x: torch.Tensor, copy: ReducedCopy, passes: int, gen: torch
     takes each block's top-left pixel, the others draw (the authors' `approximate_latent_direction_w_resampling`)."""
     n = copy.size[0] * copy.size[1]
     drop_threshold = PERCENT * (1 - new_p)
-    choice, taken, out = torch.zeros(n, dtype=torch.long), None, []
+    choice, taken, out = torch.zeros(n, dtype=torch.long), torch.zeros(n, BLOCK_CHOICES, dtype=torch.bool), []
     for k in range(passes):
         if k > 0:
-            choice = _draw_choices(n, gen, taken, choice, drop_threshold)
-        if taken is None:
-            taken = torch.zeros(n, BLOCK_CHOICES, dtype=torch.bool)
+            choice = _draw_choices(gen, taken, choice, drop_threshold)
         taken[torch.arange(n), choice] = True
         rows, cols = copy.sources(choice)
         out.append((x[:, :, rows.to(x.device), cols.to(x.device)], copy.fill_mask(choice).to(x.device)))
