@@ -47,19 +47,49 @@ def _x0_and_eps(model_output, sample, alpha_prod_t, prediction_type: str):
     raise ValueError(f"prediction_type must be epsilon, sample or v_prediction, got {prediction_type!r}")
 
 
+# a chain of timesteps spans the schedule when its first lies within this many mean strides (T / steps) of T - 1 and
+# its last within as many of 0 (leading spacing's top gap is one stride plus up to steps - 2 timesteps)
+SPAN_STRIDES = 2
+# the spacings tried, in order, where a config's own does not span: linspace fits every count up to T but
+# DPM-Solver++'s at T (its T + 1 points round to duplicates); trailing fits DPM-Solver++ there
+FALLBACK_SPACINGS = ("linspace", "trailing")
+
+
+def _spans(timesteps, num_train_timesteps: int, steps: int) -> bool:
+    """`steps` distinct timesteps, strictly decreasing, inside [0, T), from the top stride of the schedule to its
+    bottom stride (T = num_train_timesteps)."""
+    t = [float(x) for x in timesteps]
+    reach = SPAN_STRIDES * num_train_timesteps / steps
+    return (len(t) == steps and all(a > b for a, b in zip(t, t[1:])) and 0 <= t[-1] <= reach
+            and num_train_timesteps - 1 - reach <= t[0] <= num_train_timesteps - 1)
+
+
 def _scheduler(cls, scheduler_config, steps: int, device=None):
     """cls.from_config(scheduler_config) with `steps` timesteps, all within the trained range [0, T).
 
     With "leading" spacing, diffusers adds steps_offset to every timestep: Stable Diffusion 2's steps_offset = 1
     at steps = T gives t = T ... 1, one past alphas_cumprod. The paper's DDPM-1000 chain is t = T-1 ... 0 (the
     authors load their scheduler with steps_offset = 0 for this reason), so where the offset would run past the
-    end we drop it; wherever it stays in range, the timesteps are diffusers' own for that config.
+    end we drop it. Leading spacing's integer stride T // steps (DPM-Solver++: T // (steps + 1)) also breaks at
+    large counts: DPM-Solver++ at steps = T visits t = 1 a thousand times, and at steps = T / 2 only t = 501 ... 2.
+    ("trailing" spacing's float arange gives steps + 1 timesteps at e.g. steps = 61.) Where the chain is not `steps`
+    strictly decreasing timesteps spanning [0, T) (_spans), the first of FALLBACK_SPACINGS that gives one is taken
+    instead, and a count that none fits is refused; wherever diffusers' chain spans, it is kept as it is.
     """
+    T = scheduler_config["num_train_timesteps"]
     scheduler = cls.from_config(scheduler_config)
     scheduler.set_timesteps(steps, device=device)
-    if float(scheduler.timesteps.max()) >= scheduler.config.num_train_timesteps:
-        scheduler = cls.from_config({**scheduler.config, "steps_offset": 0})
+    if float(scheduler.timesteps.max()) >= T:
+        scheduler = cls.from_config({**scheduler_config, "steps_offset": 0})
         scheduler.set_timesteps(steps, device=device)
+    for spacing in FALLBACK_SPACINGS:   # (from the given dict: a built config's defaults are not overridable)
+        if _spans(scheduler.timesteps, T, steps):
+            return scheduler
+        scheduler = cls.from_config({**scheduler_config, "timestep_spacing": spacing, "steps_offset": 0})
+        scheduler.set_timesteps(steps, device=device)
+    if not _spans(scheduler.timesteps, T, steps):
+        raise ValueError(f"steps={steps} gives no strictly decreasing chain of timesteps spanning the schedule's "
+                         f"{T} with {cls.__name__} (got {scheduler.timesteps.tolist()[:4]} ...)")
     return scheduler
 
 
@@ -132,7 +162,7 @@ class DDIMSampler:
         """One DDIM step (Song et al. Eq. 12), split into its mean and sigma_t."""
         s = self.scheduler
         t = self._t[i]
-        prev_t = t - s.config.num_train_timesteps // s.num_inference_steps
+        prev_t = self._t[i + 1] if i + 1 < len(self._t) else -1   # Song et al.'s sub-sequence: the next in the chain
         alpha_prod_t = s.alphas_cumprod[t]
         alpha_prod_prev = s.alphas_cumprod[prev_t] if prev_t >= 0 else s.final_alpha_cumprod
         x0, eps = _x0_and_eps(model_output, sample, alpha_prod_t, s.config.prediction_type)

@@ -6,7 +6,7 @@ import torch
 import gvcf
 from gvcf.engine.archs import SD2_SCHEDULER as SD2
 from gvcf.engine.generate import DEFAULT_GUIDANCE
-from gvcf.engine.samplers import EDM_CHURN, make_sampler
+from gvcf.engine.samplers import EDM_CHURN, FALLBACK_SPACINGS, _spans, make_sampler
 
 T = SD2["num_train_timesteps"]   # 1000 (asserted as the paper's DDPM-1000 in test_default_steps_are_the_papers)
 
@@ -123,10 +123,41 @@ def test_timesteps_stay_in_range_and_are_diffusers_own_where_they_fit(name, spac
     ours = make_sampler(name, config, steps)
     assert len(ours.timesteps) == steps and 0 <= float(ours.timesteps.min()) and float(ours.timesteps.max()) <= T - 1
     ref = diffusers_scheduler(name, config, steps)
-    if float(ref.timesteps.max()) <= T - 1:   # diffusers' own schedule fits the trained range: it is kept as it is
+    if float(ref.timesteps.max()) > T - 1:   # it ran one past the end: the same spacing without the offset
+        ref = diffusers_scheduler(name, config | dict(steps_offset=0), steps)
+    if _spans(ref.timesteps, T, steps):      # diffusers' own chain spans the schedule: it is kept as it is
         assert torch.equal(ours.timesteps, ref.timesteps)
-    else:                                   # it ran one past the end: the same spacing without the offset
-        assert torch.equal(ours.timesteps, diffusers_scheduler(name, config | dict(steps_offset=0), steps).timesteps)
+    else:                                    # e.g. trailing's float arange at 999 steps: a spacing that spans
+        assert any(torch.equal(ours.timesteps, diffusers_scheduler(name, config | dict(timestep_spacing=fallback,
+                   steps_offset=0), steps).timesteps) for fallback in FALLBACK_SPACINGS)
+
+
+STEP_COUNTS = [1, 2, 7, 61, 103, 333, 500, 501, 999, T]   # leading's integer stride and trailing's arange break at some
+
+
+@pytest.mark.parametrize("name", ["ddpm", "ddim", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde", "euler_churn"])
+@pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
+def test_every_allowed_step_count_visits_a_strictly_decreasing_chain_spanning_the_schedule(name, spacing):
+    """Issue 27: DPM-Solver++ at steps = 1000 visited t = 1 a thousand times, at 500 only t = 501 ... 2."""
+    config = SD2 | dict(timestep_spacing=spacing)
+    for steps in STEP_COUNTS:
+        t = make_sampler(name, config, steps).timesteps.tolist()
+        assert len(t) == steps and all(a > b for a, b in zip(t, t[1:])), (steps, t[:5])
+        assert T - 1 - 2 * T / steps <= t[0] <= T - 1 and 0 <= t[-1] <= 2 * T / steps, (steps, t[0], t[-1])
+
+
+@pytest.mark.parametrize("name", ["dpmpp_2m", "dpmpp_2m_sde"])
+def test_dpm_solver_at_num_train_timesteps_stays_finite(name):
+    """The whole chain with a fixed epsilon stand-in (no UNet): every step's mean and the result finite."""
+    sampler = make_sampler(name, SD2, T)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 4, 4, 4, generator=g) * sampler.init_noise_sigma
+    eps, previous = torch.randn(1, 4, 4, 4, generator=g), None
+    for i in range(T):
+        split = sampler.step(eps, i, sampler.scale_input(x, i), previous)
+        x = split.mean if split.std is None else split.mean + split.std * torch.randn(x.shape, generator=g)
+        previous = split.pred_original
+        assert torch.isfinite(x).all(), i
 
 
 @pytest.mark.parametrize("name", ["ddpm", "ddim", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde", "euler_churn"])
