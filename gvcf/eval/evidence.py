@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..engine.checks import finite_number, positive_int
+from ..engine.checks import finite_number, is_int, positive_int
 
 VERDICTS = ("holds", "reversed", "inconclusive")
 EXPECT = ("lower", "higher", "within")
@@ -75,13 +75,34 @@ def _items(x, name: str) -> list:
     items = list(x)
     if len(items) < MIN_ITEMS:
         raise ValueError(f"{name} must hold at least {MIN_ITEMS} items (panoramas), got {len(items)}")
+    for k, item in enumerate(items):   # a NaN item would drop every bootstrap draw holding it: a biased interval
+        try:
+            values = np.asarray(item, dtype=float)
+        except (TypeError, ValueError):
+            continue   # not numbers (e.g. a record the statistic reads): the statistic's values are checked
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name}[{k}] must be finite, got {item!r:.80}")
     return items
 
 
-def _check(confidence, n_boot, statistic) -> tuple[float, int, Callable]:
-    confidence = finite_number(confidence, "confidence")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+def _finite_draws(boot: np.ndarray, estimate: float) -> None:
+    if not math.isfinite(estimate) or not np.isfinite(boot).all():
+        bad = int(np.sum(~np.isfinite(boot)))
+        raise ValueError(f"statistic must be finite on the items and on every resample, got {estimate} on the items "
+                         f"and {bad} non-finite of {len(boot)} resamples")
+
+
+def _confidence(value, name: str = "confidence") -> float:
+    value = finite_number(value, name)
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be in (0, 1), got {value}")
+    return value
+
+
+def _check(confidence, n_boot, statistic, seed) -> tuple[float, int, Callable]:
+    confidence = _confidence(confidence)
+    if not is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     statistic = _mean if statistic is None else statistic
     if not callable(statistic):
         raise ValueError(f"statistic must be None (the mean) or a callable, got {type(statistic).__name__}")
@@ -93,13 +114,14 @@ def interval(items, statistic: Callable | None = None, confidence: float = DEFAU
     """statistic(items) and its bootstrap interval, items (panoramas, or seeds holding every method's panorama)
     resampled whole."""
     items = _items(items, "items")
-    confidence, n_boot, statistic = _check(confidence, n_boot, statistic)
+    confidence, n_boot, statistic = _check(confidence, n_boot, statistic, seed)
     limits = _method(method)
     n = len(items)
     value = lambda idx: float(statistic([items[i] for i in idx]))  # noqa: E731
     draws = np.random.default_rng(seed).integers(0, n, (n_boot, n))
     boot = np.array([value(d) for d in draws])
     estimate = value(range(n))
+    _finite_draws(boot, estimate)
     jacks = (lambda: [np.array([value(keep) for keep in _leave_one_out(n)])])
     low, high, name = limits(boot, estimate, jacks, confidence, n)
     return Comparison(estimate, low, high, n, confidence, True, name, _se(boot))
@@ -113,7 +135,7 @@ def compare(a, b, statistic: Callable | None = None, paired: bool = True, confid
         raise ValueError(f"paired must be True or False, got {paired!r}")
     if paired and len(a) != len(b):
         raise ValueError(f"paired=True needs as many items in a as in b (one per seed), got {len(a)} and {len(b)}")
-    confidence, n_boot, statistic = _check(confidence, n_boot, statistic)
+    confidence, n_boot, statistic = _check(confidence, n_boot, statistic, seed)
     limits = _method(method)
     if paired:   # item k of a and of b share seed k: resample the pairs
         return interval(list(zip(a, b)), lambda pairs: float(statistic([p[0] for p in pairs]))
@@ -124,6 +146,7 @@ def compare(a, b, statistic: Callable | None = None, paired: bool = True, confid
     estimate = diff(range(na), range(nb))
     da, db = rng.integers(0, na, (n_boot, na)), rng.integers(0, nb, (n_boot, nb))
     boot = np.array([diff(x, y) for x, y in zip(da, db)])
+    _finite_draws(boot, estimate)
     jacks = (lambda: [np.array([diff(keep, range(nb)) for keep in _leave_one_out(na)]),
                       np.array([diff(range(na), keep) for keep in _leave_one_out(nb)])])
     low, high, name = limits(boot, estimate, jacks, confidence, min(na, nb))
@@ -199,6 +222,9 @@ def verdict(comparison: Comparison, expect: str = "lower", margin: float = 0.0) 
     if not isinstance(comparison, Comparison):
         raise ValueError(f"comparison must be an evidence.Comparison, got {type(comparison).__name__}")
     margin = finite_number(margin, "margin", minimum=0.0)
+    if not all(math.isfinite(v) for v in (comparison.estimate, comparison.low, comparison.high)):
+        raise ValueError(f"comparison must have a finite estimate and interval, got {comparison.estimate} "
+                         f"[{comparison.low}, {comparison.high}]")
     if comparison.n < MIN_VERDICT_ITEMS:
         return "inconclusive"
     lo, hi = comparison.low, comparison.high
@@ -218,6 +244,10 @@ def power(effect: float, sd: float, n: int, confidence: float = DEFAULT_CONFIDEN
     noncentrality |effect| sqrt(n) / sd (the expanded percentile interval is a t interval in the normal case)."""
     from scipy.stats import nct, t
 
+    effect, sd = finite_number(effect, "effect"), finite_number(sd, "sd", minimum=0.0)
+    n, confidence = positive_int(n, "n"), _confidence(confidence)
+    if n < MIN_ITEMS:
+        raise ValueError(f"n must be at least {MIN_ITEMS} (a t interval needs a spread), got {n}")
     if sd <= 0:
         return float(effect != 0)
     critical = float(t.ppf(1 - (1 - confidence) / 2, n - 1))
@@ -227,6 +257,8 @@ def power(effect: float, sd: float, n: int, confidence: float = DEFAULT_CONFIDEN
 def needed_n(effect: float, sd: float, target: float = 0.8, confidence: float = DEFAULT_CONFIDENCE) -> int | None:
     """The smallest n (at least MIN_VERDICT_ITEMS) at which power(effect, sd, n) reaches target; None for a zero
     effect (no n decides it)."""
+    effect, sd = finite_number(effect, "effect"), finite_number(sd, "sd", minimum=0.0)
+    target, confidence = _confidence(target, "target"), _confidence(confidence)
     if effect == 0:
         return None
     if sd == 0:

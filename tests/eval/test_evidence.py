@@ -148,3 +148,53 @@ def test_bad_input(kw, name):
         evidence.compare(**args)
     with pytest.raises(ValueError, match="expect"):
         evidence.verdict(evidence.compare([1.0, 2.0], [2.0, 3.0]), expect="smaller")
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("paired", [True, False])
+@pytest.mark.parametrize("a,b,name", [([1, 2, 3, 4, 5, NAN], [2, 3, 4, 5, 6, 7.5], r"a\[5\]"),
+                                      ([1, 2, 3, 4, 5, 6], [2, INF, 4, 5, 6, 7.5], r"b\[1\]"),
+                                      ([NAN] * 6, [NAN] * 6, r"a\[0\]"),
+                                      ([1, 2, 3, 4, 5, -INF], [2, 3, 4, 5, 6, 7], r"a\[5\]")])
+def test_non_finite_items_are_refused_by_name(a, b, name, paired):
+    """Issue 27: [1..5, nan] vs [2..7.5] gave estimate nan, interval [-1, -1] and 'holds' (the bootstrap dropped the
+    draws holding the NaN); all-NaN raised an IndexError."""
+    with pytest.raises(ValueError, match=name):
+        evidence.compare(a, b, paired=paired)
+
+
+def test_non_finite_items_of_arrays_and_interval_are_refused():
+    pano = [np.ones((3, 4)) for _ in range(6)]
+    pano[2][1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"items\[2\]"):
+        evidence.interval(pano, lambda ps: float(np.mean([p.mean() for p in ps])))
+
+
+def test_a_statistic_that_turns_non_finite_is_refused():
+    """Items fine, the statistic not (a log of a zero mean): no interval from the finite draws only."""
+    with pytest.raises(ValueError, match="statistic must be finite"):
+        evidence.compare([0.0, 0.0, 1.0, 2.0, 3.0, 4.0], [1.0] * 6, statistic=lambda x: np.log(np.min(x)))
+    with pytest.raises(ValueError, match="statistic must be finite"):
+        evidence.interval([1.0, 2.0, 3.0], lambda x: np.log(np.min(x) - 1))
+
+
+def test_verdict_power_and_needed_n_refuse_non_finite_numbers():
+    broken = evidence.Comparison(NAN, -1.0, -1.0, 6, 0.95, True, "percentile")
+    with pytest.raises(ValueError, match="comparison"):
+        evidence.verdict(broken)
+    for kw, name in [(dict(effect=NAN), "effect"), (dict(sd=-1.0), "sd"), (dict(n=0), "n"), (dict(n=1), "n"),
+                     (dict(confidence=INF), "confidence"), (dict(sd=INF), "sd")]:
+        with pytest.raises(ValueError, match=name):
+            evidence.power(**(dict(effect=1.0, sd=1.0, n=10) | kw))
+    for kw, name in [(dict(effect=INF), "effect"), (dict(sd=NAN), "sd"), (dict(target=1.0), "target"),
+                     (dict(confidence=0), "confidence")]:
+        with pytest.raises(ValueError, match=name):
+            evidence.needed_n(**(dict(effect=1.0, sd=1.0) | kw))
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, NAN, "0", None])
+def test_a_bad_seed_is_refused_by_name(seed):
+    with pytest.raises(ValueError, match="seed"):
+        evidence.compare([1.0, 2.0], [1.0, 3.0], seed=seed)
