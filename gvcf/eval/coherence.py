@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..engine.checks import is_int
+from .inception import UINT8_MAX, load_image
 from .metrics import TILE_SIZE, crops
 
 COHERENCE_METRICS = ("intra_lpips", "intra_style")
@@ -20,13 +22,19 @@ NET = "vgg"   # SyncDiffusion's Intra-LPIPS uses LPIPS-VGG
 
 
 def _batch(panorama, size: int) -> torch.Tensor:
-    """The panorama's crops as an (N, 3, size, size) batch in [-1, 1] (uint8 or [0, 1] float input)."""
-    tiles = crops(panorama, size)
+    """The panorama's crops as an (N, 3, size, size) batch in [-1, 1]; the panorama as every metric takes an image
+    (inception.load_image: a uint8 (H, W, 3) array or tensor, a PIL image or a file path)."""
+    if not is_int(size) or size < 1:
+        raise ValueError(f"size must be a positive int (pixels), got {size!r}")
+    try:
+        image = load_image(panorama)
+    except ValueError as error:   # a float image in [0, 255] read as [0, 1] scored Intra-Style-L 620,533
+        raise ValueError(f"panorama must be a uint8 (H, W, 3) image: {error}") from None
+    tiles = crops(image, size)
     if len(tiles) < 2:
         raise ValueError(f"panorama must hold at least 2 crops of size {size}, got {len(tiles)} "
-                         f"(shape {np.asarray(panorama).shape})")
-    x = np.stack(tiles)[..., :3]
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+                         f"(shape {image.shape})")
+    x = np.stack(tiles).astype(np.float32) / UINT8_MAX
     return torch.from_numpy(x).permute(0, 3, 1, 2) * 2 - 1
 
 

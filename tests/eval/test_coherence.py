@@ -58,3 +58,25 @@ def test_gram_matrix_is_symmetric_and_ignores_where_features_are():
 def test_fewer_than_two_crops_is_a_value_error(vgg):
     with pytest.raises(ValueError, match="at least 2 crops"):
         coherence(smooth(0, n=1), SIZE, vgg)
+
+
+@pytest.mark.parametrize("bad", [lambda p: p.astype(np.float64),              # 0-255 floats: read as [0, 1] before
+                                 lambda p: p.astype(np.float32) / 255,         # [0, 1] floats: no metric takes them
+                                 lambda p: p[..., 0],                          # grayscale (H, W): a permute error
+                                 lambda p: np.concatenate([p, p[..., :1]], -1),   # RGBA-like 4 channels
+                                 lambda p: p.tolist()])                        # nested lists of ints: int64
+def test_a_panorama_that_is_not_a_uint8_rgb_image_is_refused_by_name(vgg, bad):
+    """Issue 27: a float image in 0-255 gave Intra-Style-L 620,533 instead of 0.000197."""
+    with pytest.raises(ValueError, match="panorama"):
+        coherence(bad(smooth(0)), SIZE, vgg)
+
+
+@pytest.mark.parametrize("size", [0, -32, 32.0, float("nan"), "32", True])
+def test_a_bad_crop_size_is_refused_by_name(vgg, size):
+    with pytest.raises(ValueError, match="size"):
+        coherence(smooth(0), size, vgg)
+
+
+def test_a_uint8_tensor_panorama_scores_as_its_array(vgg):
+    pano = smooth(4)
+    assert coherence(torch.from_numpy(pano), SIZE, vgg) == coherence(pano, SIZE, vgg)
