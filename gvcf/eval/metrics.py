@@ -18,6 +18,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 from gvcf.engine.archs import SD2_NATIVE_SIZE
+from gvcf.engine.checks import is_int
 from gvcf.eval.inception import load_image
 
 KID_SCALE = 1e3  # the paper reports KID x 10^3: the row's kid_e3
@@ -41,11 +42,31 @@ CLIP_SCALE = 100.0
 CLIP_BATCH_SIZE = 64
 
 
-def _features(x, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or len(x) < 2:
-        raise ValueError(f"{name} must be a 2-D array with at least 2 rows, got shape {x.shape}")
+def _features(x, name: str, min_rows: int = 2) -> np.ndarray:
+    """x as a finite float64 (rows, dim) array with at least min_rows rows; ValueError naming `name` otherwise."""
+    try:
+        x = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a 2-D array of numbers, got {type(x).__name__}") from None
+    if x.ndim != 2 or len(x) < min_rows:
+        raise ValueError(f"{name} must be a 2-D array with at least {min_rows} row(s), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        row = int(np.argwhere(~np.isfinite(x))[0, 0])
+        raise ValueError(f"{name} must be finite, got NaN or inf in row {row}")
     return x
+
+
+def _finite_result(value: float, metric: str) -> float:
+    """A metric's value, refused if it overflowed (features too large for float64's arithmetic)."""
+    if not np.isfinite(value):
+        raise ValueError(f"{metric} is not finite ({value}): the features are too large in magnitude")
+    return float(value)
+
+
+def _count(value, name: str, minimum: int) -> int:
+    if not is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +90,7 @@ def fid(feats_a, feats_b) -> float:
     ra = np.linalg.qr(ca, mode="r") if len(ca) > ca.shape[1] else ca
     rb = np.linalg.qr(cb, mode="r") if len(cb) > cb.shape[1] else cb
     cross = np.linalg.svd(ra @ rb.T, compute_uv=False).sum() / np.sqrt((len(a) - 1) * (len(b) - 1))
-    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + trace - 2 * cross)
+    return _finite_result(((a.mean(0) - b.mean(0)) ** 2).sum() + trace - 2 * cross, "fid")
 
 
 def kid(feats_a, feats_b, seed: int = 0, num_subsets: int = KID_NUM_SUBSETS,
@@ -80,8 +101,7 @@ def kid(feats_a, feats_b, seed: int = 0, num_subsets: int = KID_NUM_SUBSETS,
     subsets come from a local ``np.random.default_rng(seed)`` instead of the global RNG.
     """
     a, b = _pair(feats_a, feats_b)
-    if num_subsets < 1 or max_subset_size < 2:
-        raise ValueError("num_subsets must be >= 1 and max_subset_size >= 2")
+    _count(num_subsets, "num_subsets", 1), _count(max_subset_size, "max_subset_size", 2), _count(seed, "seed", 0)
     rng = np.random.default_rng(seed)
     dim, m = a.shape[1], min(len(a), len(b), max_subset_size)
     total = 0.0
@@ -92,7 +112,7 @@ def kid(feats_a, feats_b, seed: int = 0, num_subsets: int = KID_NUM_SUBSETS,
         k_xy = (x @ y.T / dim + 1) ** 3
         within = k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)
         total += within / (m - 1) - 2 * k_xy.sum() / m
-    return float(total / num_subsets / m)
+    return _finite_result(total / num_subsets / m, "kid")
 
 
 def giqa_scores(query, bank, k: int = GIQA_K, device: str | torch.device = "cpu",
@@ -103,20 +123,20 @@ def giqa_scores(query, bank, k: int = GIQA_K, device: str | torch.device = "cpu"
     (= ``sum |q - r + 1e-6|``), the k smallest distances, score = sum of their reciprocals.
     Computed in blocks of ``chunk`` queries so 35,000 x 35,000 fits in memory.
     """
-    q = torch.as_tensor(np.asarray(query), dtype=torch.float32)
-    r = torch.as_tensor(np.asarray(bank), dtype=torch.float32)
-    if q.ndim != 2 or r.ndim != 2 or q.shape[1] != r.shape[1]:
-        raise ValueError(f"query and bank must be 2-D with equal widths, got {tuple(q.shape)}, {tuple(r.shape)}")
-    if not 1 <= k <= len(r):
-        raise ValueError(f"k must be in [1, {len(r)}] (bank size), got {k}")
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    q, r = _features(query, "query", 1), _features(bank, "bank", 1)
+    if q.shape[1] != r.shape[1]:
+        raise ValueError(f"query and bank must be 2-D with equal widths, got {q.shape}, {r.shape}")
+    q, r = torch.as_tensor(q, dtype=torch.float32), torch.as_tensor(r, dtype=torch.float32)
+    if not is_int(k) or not 1 <= k <= len(r):
+        raise ValueError(f"k must be an int in [1, {len(r)}] (bank size), got {k!r}")
+    _count(chunk, "chunk", 1)
     r = r.to(device)
     out = np.empty(len(q), dtype=np.float64)
     for start in range(0, len(q), chunk):
         block = q[start:start + chunk].to(device) + GIQA_PAIRWISE_EPS
         nearest = torch.cdist(block, r, p=1).topk(k, dim=1, largest=False).values
         out[start:start + len(block)] = (1.0 / nearest.double()).sum(1).cpu().numpy()
+    _finite_result(out.sum(), "giqa score")   # float32 distances of features beyond its range
     return out
 
 
@@ -150,6 +170,8 @@ def ssim_matrix(groups: dict[str, Sequence]) -> pd.DataFrame:
     """Mean SSIM between image k of group A and image k of group B (paper Table 4).
 
     Symmetric; the diagonal is 1 (SSIM of an image with itself)."""
+    if not isinstance(groups, dict):
+        raise ValueError(f"groups must be a dict of name -> images, got {type(groups).__name__}")
     names = list(groups)
     sizes = {len(groups[n]) for n in names}
     if len(names) < 2 or len(sizes) != 1 or 0 in sizes:
@@ -171,11 +193,13 @@ def seam_score(image, seams: Sequence[int], axis: int = 1, band: int = 1) -> flo
     x = np.asarray(image, dtype=np.float64)
     if x.ndim not in (2, 3) or axis not in (0, 1):
         raise ValueError(f"image must be (H, W) or (H, W, C) and axis 0 or 1, got {x.shape}, axis={axis}")
-    if band < 1:
-        raise ValueError(f"band must be >= 1, got {band}")
+    if not np.isfinite(x).all():
+        raise ValueError("image must be finite (it has NaN or inf)")
+    band = _count(band, "band", 1)
     length = x.shape[axis]
-    if len(seams) == 0 or any(not 0 < int(s) < length for s in seams):
-        raise ValueError(f"seams must be a non-empty list of positions in (0, {length}), got {seams}")
+    if isinstance(seams, (str, bytes)) or not hasattr(seams, "__len__") or len(seams) == 0 \
+            or any(not is_int(s) or not 0 < s < length for s in seams):
+        raise ValueError(f"seams must be a non-empty list of int positions in (0, {length}), got {seams!r}")
     jumps = np.abs(np.diff(x, axis=axis))
     jumps = jumps.mean(axis=tuple(d for d in range(jumps.ndim) if d != axis))
     idx = np.arange(len(jumps))
@@ -194,8 +218,7 @@ def crops(panorama, size: int = TILE_SIZE) -> list[np.ndarray]:
     """Non-overlapping size x size tiles, row-major; a remainder narrower than size is dropped
     (as eval/crop_panorama.py: H // size by W // size tiles). 512x3584 -> 7 tiles."""
     x = np.asarray(panorama)
-    if size < 1:
-        raise ValueError(f"size must be >= 1, got {size}")
+    _count(size, "size", 1)
     if x.ndim < 2:
         raise ValueError(f"panorama must be at least 2-D, got shape {x.shape}")
     rows, cols = x.shape[0] // size, x.shape[1] // size
@@ -234,6 +257,9 @@ def clip_score(images, prompts, model_name: str = CLIP_MODEL, weights: str | os.
                quick_gelu: bool = CLIP_QUICK_GELU) -> float | None:
     """CLIP score as torchmetrics' CLIPScore: max(mean(100 * cos(image, prompt)), 0) (the clamp is
     on the mean). None when no local weights exist; never downloads. Images: arrays, PIL or paths."""
+    if not isinstance(prompts, str) and not (isinstance(prompts, (list, tuple))
+                                             and all(isinstance(p, str) for p in prompts)):
+        raise ValueError(f"prompts must be a string or a list of strings, got {type(prompts).__name__}")
     prompts = [prompts] * len(images) if isinstance(prompts, str) else list(prompts)
     if len(prompts) != len(images) or not prompts:
         raise ValueError(f"prompts must match images in length, got {len(prompts)} vs {len(images)}")
@@ -256,19 +282,21 @@ def clip_score(images, prompts, model_name: str = CLIP_MODEL, weights: str | os.
 
 
 def evaluate(gen_images, ref_images, prompts=None, features: Callable | None = None,
-             giqa_k: int = GIQA_K, seed: int = 0, device: str | torch.device = "cpu") -> dict:
+             giqa_k: int | None = None, seed: int = 0, device: str | torch.device = "cpu") -> dict:
     """The metric row (METRIC_ROW: FID, KID x 10^3, GIQA-QS, GIQA-DS, CLIP: None with ``clip_note`` when
     unavailable, and the set sizes) of two lists of images.
 
     ``features`` is an ``InceptionFeatures`` (built on ``device`` if None): "clean" features for
-    FID/KID, "pytorch_fid" features for GIQA as in the paper's scripts."""
+    FID/KID, "pytorch_fid" features for GIQA as in the paper's scripts; giqa_k None: min(GIQA_K, both sizes)."""
     n_gen, n_ref = len(gen_images), len(ref_images)
     if min(n_gen, n_ref) < 2:
         raise ValueError(f"gen_images and ref_images need >= 2 images each, got {n_gen}, {n_ref}")
-    if not 1 <= giqa_k <= min(n_gen, n_ref):
-        raise ValueError(f"giqa_k must be in [1, {min(n_gen, n_ref)}], got {giqa_k}")
-    if prompts is not None and not isinstance(prompts, str) and len(prompts) != n_gen:
-        raise ValueError(f"prompts must be one string or one per generated image, got {len(prompts)}")
+    giqa_k = min(GIQA_K, n_gen, n_ref) if giqa_k is None else giqa_k
+    if not is_int(giqa_k) or not 1 <= giqa_k <= min(n_gen, n_ref):
+        raise ValueError(f"giqa_k must be an int in [1, {min(n_gen, n_ref)}], got {giqa_k!r}")
+    if prompts is not None and not isinstance(prompts, str) and \
+            (not isinstance(prompts, (list, tuple)) or len(prompts) != n_gen):
+        raise ValueError(f"prompts must be one string or a list of one per generated image, got {prompts!r:.80}")
     if features is None:
         from gvcf.eval.inception import InceptionFeatures
         features = InceptionFeatures(device=device)
@@ -287,6 +315,8 @@ def scores(gen_clean, ref_clean, gen_giqa, ref_giqa, giqa_k: int | None = None, 
     features (reference first, as the paper's eval_fid_kid.py calls clean-fid), GIQA-QS/DS on pytorch-fid-style
     features (its GIQA scripts) with K = giqa_k (default: min(GIQA_K, both sizes)), and the set sizes. The book
     (gvcf.paper.experiments.metric_row), `gvcf dataset evaluate` and evaluate() all build their rows here."""
+    gen_clean, ref_clean = _features(gen_clean, "gen_clean"), _features(ref_clean, "ref_clean")
+    gen_giqa, ref_giqa = _features(gen_giqa, "gen_giqa"), _features(ref_giqa, "ref_giqa")
     n_gen, n_ref = len(gen_clean), len(ref_clean)
     k = min(GIQA_K, n_gen, n_ref) if giqa_k is None else giqa_k
     return {"fid": fid(ref_clean, gen_clean), "kid_e3": KID_SCALE * kid(ref_clean, gen_clean, seed=seed),

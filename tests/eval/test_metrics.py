@@ -345,3 +345,59 @@ def test_fid_equals_clean_fid_frechet_distance(n_a, n_b, dim):
     expected = frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
     assert metrics.fid(a, b) == pytest.approx(expected, rel=1e-6)
     assert metrics.fid(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def _probe_features():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(10, 8)), rng.normal(size=(10, 8))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("metric", [lambda a, b: metrics.fid(a, b), lambda a, b: metrics.kid(a, b),
+                                    lambda a, b: metrics.giqa_qs(a, b, 3), lambda a, b: metrics.giqa_ds(a, b, 3)])
+def test_non_finite_features_are_refused_by_name(metric, bad):
+    """Issue 27: kid and GIQA returned NaN, fid an SVD error, for a NaN feature."""
+    a, b = _probe_features()
+    a[3, 2] = bad
+    with pytest.raises(ValueError, match="must be finite"):
+        metric(a, b)
+
+
+def test_features_too_large_for_float64_are_refused_not_inf():
+    a, b = _probe_features()
+    with pytest.raises(ValueError, match="fid is not finite"):
+        metrics.fid(a * 1e200, b)
+
+
+def test_scores_names_the_set_that_is_bad():
+    a, b = _probe_features()
+    broken = a.copy()
+    broken[0, 0] = np.nan
+    with pytest.raises(ValueError, match="gen_clean"):
+        metrics.scores(broken, b, a, b)
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda a, b: metrics.kid(a, b, num_subsets=np.nan), "num_subsets"),
+    (lambda a, b: metrics.kid(a, b, max_subset_size=2.5), "max_subset_size"),
+    (lambda a, b: metrics.kid(a, b, seed=-1), "seed"),
+    (lambda a, b: metrics.giqa_qs(a, b, 2.5), "k"),
+    (lambda a, b: metrics.giqa_scores(a, b, 3, chunk=0), "chunk"),
+    (lambda a, b: metrics.fid("abc", b), "feats_a"),
+    (lambda a, b: metrics.crops(np.zeros((8, 8, 3)), 2.5), "size"),
+    (lambda a, b: metrics.crops(np.zeros((8, 8, 3)), "4"), "size"),
+    (lambda a, b: metrics.seam_score(np.full((8, 8), np.nan), [4]), "image"),
+    (lambda a, b: metrics.seam_score(np.zeros((8, 8)), [4], band=np.nan), "band"),
+    (lambda a, b: metrics.seam_score(np.zeros((8, 8)), [2.7]), "seams"),
+    (lambda a, b: metrics.seam_score(np.zeros((8, 8)), "5"), "seams"),
+    (lambda a, b: metrics.seam_score(np.zeros((8, 8)), None), "seams"),
+    (lambda a, b: metrics.ssim_matrix([np.zeros((8, 8, 3), np.uint8)] * 2), "groups"),
+    (lambda a, b: metrics.clip_score([np.zeros((8, 8, 3), np.uint8)], None), "prompts"),
+    (lambda a, b: metrics.evaluate([0, 0], [0, 0], prompts=3, features=lambda *x, **k: a), "prompts"),
+    (lambda a, b: metrics.evaluate([0, 0], [0, 0], giqa_k=np.nan, features=lambda *x, **k: a), "giqa_k"),
+])
+def test_bad_numbers_and_types_are_value_errors_naming_the_parameter(call, name):
+    """Issue 27's probing: each was a TypeError, a NaN or an unrelated message before."""
+    a, b = _probe_features()
+    with pytest.raises(ValueError, match=name):
+        call(a, b)
