@@ -11,6 +11,7 @@ effect comes from its table (data/paper/*.csv) through the same sides, never fro
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -21,10 +22,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..engine.checks import finite_number
 from ..engine.stages import stage
 from ..eval import evidence
+from ..eval.coherence import COHERENCE_METRICS
 from ..eval.metrics import CLIP_UNAVAILABLE
-from ..eval.results import PanoramaSet, Results
+from ..eval.results import SET_METRICS, PanoramaSet, Results
 from .constants import PAPER_VIEW
 from .tables import LOWER_IS_BETTER, PAPER_DIR, SHORT_LABELS, fraction_label, paper_table
 
@@ -33,6 +36,10 @@ NOT_CHECKED = "not checked"
 VERDICTS = (*evidence.VERDICTS, NOT_CHECKED)
 CLAIM_BOOT = 1000          # bootstrap draws per claim: the 2.5% and 97.5% quantiles from 25 draws beyond each
 MIN_PANORAMAS = evidence.MIN_ITEMS
+# the metrics a claim may name: the set metrics, CLIP, and the per-panorama values the chapters record (seams and
+# sharpness, coherence: gvcf.paper.experiments.PER_PANORAMA; SSIM to another method: chapter 5; seconds and ratios
+# of the timed runs: gvcf.paper.runtime)
+METRICS = frozenset({*SET_METRICS, "clip", "seam_score", "sharpness", *COHERENCE_METRICS, "ssim", "seconds", "ratio"})
 
 
 # ============================================================================ the claims, as data
@@ -89,30 +96,80 @@ def _bindings(block) -> list[dict]:
     """A `for` block: a list of {name: value} rows, or {name: [values]} (every combination)."""
     if block is None:
         return [{}]
-    if isinstance(block, list):
+    if isinstance(block, list) and all(isinstance(row, dict) for row in block):
         return [dict(row) for row in block]
+    if not isinstance(block, dict) or not all(isinstance(v, list) for v in block.values()):
+        raise ValueError(f"for must be a list of {{name: value}} rows or a {{name: [values]}} mapping, "
+                         f"got {block!r:.80}")
     names = list(block)
     return [dict(zip(names, combo)) for combo in itertools.product(*(block[n] for n in names))]
 
 
+REQUIRED = tuple(name for name, f in Claim.__dataclass_fields__.items() if f.default is dataclasses.MISSING)
+
+
+def _check_claim(claim: Claim) -> None:
+    """ValueError naming the field of a claim (one `for` row filled in) that is not what claims.yml documents."""
+    where = f"claim {claim.text!r}"
+    if not isinstance(claim.source, str):
+        raise ValueError(f"{where}: source must be a string, got {claim.source!r}")
+    if claim.kind not in KINDS:
+        raise ValueError(f"{where}: kind must be one of {sorted(KINDS)}, got {claim.kind!r}")
+    if claim.metric not in METRICS:
+        raise ValueError(f"{where}: metric must be one of {sorted(METRICS)}, got {claim.metric!r}")
+    if claim.expect in ("better", "worse") and claim.metric not in LOWER_IS_BETTER:
+        raise ValueError(f"{where}: expect {claim.expect!r} needs a metric with a direction "
+                         f"({sorted(LOWER_IS_BETTER)}), got {claim.metric!r}: say lower or higher")
+    if claim.direction not in evidence.EXPECT:
+        raise ValueError(f"{where}: expect must be one of {evidence.EXPECT} or better / worse, got {claim.expect!r}")
+    sides = claim.b if isinstance(claim.b, tuple) else (claim.b,)
+    if not isinstance(claim.a, dict) or not all(isinstance(b, dict) for b in sides if b is not None):
+        raise ValueError(f"{where}: a and b must be mappings of labels (b: a list of them for extreme), "
+                         f"got a={claim.a!r:.60}, b={claim.b!r:.60}")
+    if claim.kind in ("difference", "extreme", "all") and claim.b is None:
+        raise ValueError(f"{where}: a {claim.kind} claim needs b")
+    if claim.kind in ("slope", "all") and not isinstance(claim.x, str):
+        raise ValueError(f"{where}: a {claim.kind} claim needs x, the label it runs over, got {claim.x!r}")
+    if claim.at is not None:
+        for value in claim.at:
+            finite_number(value, f"{where}: at")
+    if claim.kind in ("ratio", "level") or claim.threshold is not None:
+        threshold = finite_number(claim.threshold, f"{where}: threshold")
+        if claim.kind == "ratio" and threshold <= 0:   # the effect is log(a / b) - log(threshold)
+            raise ValueError(f"{where}: threshold of a ratio must be > 0, got {threshold}")
+    finite_number(claim.margin, f"{where}: margin", minimum=0.0)
+
+
 def parse_claims(entries: list[dict]) -> list[Claim]:
     """The claims of a claims.yml list, every `for` row expanded; bad entries are ValueErrors naming the field."""
+    if not isinstance(entries, list):
+        raise ValueError(f"claims must be a list of entries, got {type(entries).__name__}")
     fields = set(Claim.__dataclass_fields__)
     out = []
     for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ValueError(f"claim {i} must be a mapping of fields, got {entry!r:.80}")
         unknown = set(entry) - fields - {"for"}
         if unknown:
             raise ValueError(f"claim {i} ({entry.get('text', '?')!r}): unknown field(s) {sorted(unknown)}")
+        missing = [name for name in REQUIRED if name not in entry]
+        if missing:
+            raise ValueError(f"claim {i} ({entry.get('text', '?')!r}): missing field(s) {missing}")
+        if not isinstance(entry["text"], str):
+            raise ValueError(f"claim {i}: text must be a string, got {entry['text']!r:.80}")
         for values in _bindings(entry.get("for")):
             labels = {k: _label(k, v) for k, v in values.items()}
             body = {k: _fill(v, values) for k, v in entry.items() if k not in ("for", "text")}
-            body["text"] = entry["text"].format(**labels)
-            body["at"] = tuple(body["at"]) if body.get("at") is not None else None
+            try:
+                body["text"] = entry["text"].format(**labels)
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(f"claim {i} ({entry['text']!r}): text names {error} that its for block does not "
+                                 f"give") from None
+            body["at"] = tuple(body["at"]) if isinstance(body.get("at"), (list, tuple)) else body.get("at")
+            if body["at"] is not None and not isinstance(body["at"], tuple):
+                raise ValueError(f"claim {body['text']!r}: at must be a list of x values, got {body['at']!r}")
             claim = Claim(**body)
-            if claim.kind not in KINDS:
-                raise ValueError(f"claim {claim.text!r}: kind must be one of {sorted(KINDS)}, got {claim.kind!r}")
-            if claim.direction not in evidence.EXPECT:
-                raise ValueError(f"claim {claim.text!r}: expect must be one of {evidence.EXPECT} or better / worse")
+            _check_claim(claim)
             out.append(claim)
     return out
 

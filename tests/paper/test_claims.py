@@ -165,3 +165,44 @@ def test_bad_claims_and_sources_are_value_errors():
     with pytest.raises(ValueError, match="Table 9"):
         C.claims_of(["Table 9"])
     assert math.isclose(C.KINDS["ratio"].margin(_by("GF costs the same as MD (within 15 %)")), math.log(1.15))
+
+
+GOOD = dict(source="x", text="t", kind="difference", metric="fid", a={"m": 1}, b={"m": 2}, expect="lower")
+
+
+@pytest.mark.parametrize("entries,match", [
+    ([{k: v for k, v in GOOD.items() if k != "text"}], r"missing field\(s\) \['text'\]"),   # was a KeyError
+    ([{k: v for k, v in GOOD.items() if k != "a"}], r"missing field\(s\) \['a'\]"),         # was a TypeError
+    (["not a mapping"], "claim 0 must be a mapping"),                                          # an AttributeError
+    ([5], "claim 0 must be a mapping"),
+    ({"source": "x"}, "claims must be a list"),
+    ([GOOD | dict(metric="fidd")], "metric must be one of"),                  # accepted with expect: lower before
+    ([GOOD | dict(metric="fidd", expect="better")], "metric must be one of"),
+    ([GOOD | dict(metric="ssim", expect="better")], "needs a metric with a direction"),   # a KeyError later
+    ([GOOD | dict(text=5)], "text must be a string"),
+    ([GOOD | dict(text="at {stride}")], "text names"),
+    ([GOOD | dict(a=[1, 2])], "a and b must be mappings"),
+    ([GOOD | dict(b=None)], "needs b"),
+    ([GOOD | dict(kind="slope", b=None)], "needs x"),
+    ([GOOD | dict(kind="ratio", threshold=float("nan"))], "threshold"),
+    ([GOOD | dict(kind="ratio", threshold=0)], "threshold"),
+    ([GOOD | dict(kind="level", threshold="3")], "threshold"),
+    ([GOOD | dict(kind="level")], "threshold"),
+    ([GOOD | dict(margin=-0.1)], "margin"),
+    ([GOOD | dict(margin=float("inf"))], "margin"),
+    ([GOOD | dict(kind="slope", x="alpha", at=[0, float("nan")])], "at"),
+    ([GOOD | dict(kind="slope", x="alpha", at=0.5)], "at must be a list"),
+    ([GOOD | {"for": "alpha"}], "for must be"),
+    ([GOOD | {"for": {"alpha": 0.5}}], "for must be"),
+])
+def test_malformed_claims_data_is_a_value_error_naming_the_field(entries, match):
+    """Issue 27 item 6: parse_claims promised ValueErrors but gave KeyError, TypeError and AttributeError."""
+    with pytest.raises(ValueError, match=match):
+        C.parse_claims(entries)
+
+
+def test_every_metric_a_chapter_records_may_be_named_by_a_claim():
+    from gvcf.paper.experiments import PER_PANORAMA
+
+    assert set(PER_PANORAMA) <= C.METRICS and {c.metric for c in C.all_claims()} <= C.METRICS
+    assert len(C.parse_claims([GOOD])) == 1
