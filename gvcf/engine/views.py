@@ -121,7 +121,8 @@ DEFAULT_STRIDE_FRACTION = 0.75  # the paper's stride of 384 px on 512 px views
 def pixels_to_latent(value, factor: int, name: str) -> int:
     """An image size in pixels -> latent pixels (it must be a positive multiple of the VAE factor)."""
     if not is_int(value) or value <= 0 or value % factor:
-        raise ValueError(f"{name} must be a positive multiple of the VAE scale factor {factor}, got {value!r}")
+        raise ValueError(f"{name} must be a positive multiple of the VAE scale factor {factor} (pixels), "
+                         f"got {value!r}")
     return int(value) // factor
 
 
@@ -154,8 +155,15 @@ def canvas(model, height=None, width=None, stride=None, circular: bool = False) 
     f, native = model.vae_scale_factor, model.native_size
     height = native if height is None else height
     width = DEFAULT_WIDTH_VIEWS * native if width is None else width
-    sh, sw = (stride_pixels(native, f) if s is None else int(s) for s in stride_pair(stride))
+    sh, sw = (stride_pixels(native, f) if s is None else s for s in stride_pair(stride))
     h, w = pixels_to_latent(height, f, "height"), pixels_to_latent(width, f, "width")
-    layout = ViewLayout.create(h, w, model.latent_size, (pixels_to_latent(sh, f, "stride"),
-                                                          pixels_to_latent(sw, f, "stride")), circular)
-    return Canvas(int(height), int(width), (sh, sw), layout)
+    for name, value in (("height", height), ("width", width)):   # refused in the pixels the caller gave
+        if value < native:
+            raise ValueError(f"{name} must be at least one view ({native} px), got {value} px")
+    latent_stride = (pixels_to_latent(sh, f, "stride"), pixels_to_latent(sw, f, "stride"))
+    for value in (sh, sw):
+        if value > native:
+            raise ValueError(f"stride must be at most one view ({native} px; views must overlap or touch), "
+                             f"got {value} px")
+    layout = ViewLayout.create(h, w, model.latent_size, latent_stride, circular)
+    return Canvas(int(height), int(width), (int(sh), int(sw)), layout)

@@ -79,3 +79,36 @@ def test_finite_number_minimum_is_inclusive_and_named():
     for bad in (float("nan"), float("inf"), True, "1"):   # the bound does not let anything else through
         with pytest.raises(ValueError, match="weight"):
             finite_number(bad, "weight", minimum=0.0)
+
+
+def _model64():
+    """The bundled model's geometry: 64 px views, VAE factor 8 (8 latent pixels)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(vae_scale_factor=8, native_size=64, latent_size=8)
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(stride=128), "stride must be at most one view (64 px; views must overlap or touch), got 128 px"),
+    (dict(stride=(64, 72)), "stride must be at most one view (64 px"),
+    (dict(width=32), "width must be at least one view (64 px), got 32 px"),
+    (dict(height=32), "height must be at least one view (64 px), got 32 px"),
+    (dict(width=100), "width must be a positive multiple of the VAE scale factor 8 (pixels), got 100"),
+    (dict(stride=0), "stride must be a positive multiple"),
+    (dict(stride=-8), "stride must be a positive multiple"),
+    (dict(stride=12.5), "stride must be None, an int or a pair"),
+    (dict(width=float("nan")), "width must be a positive multiple"),
+])
+def test_canvas_refuses_in_the_pixels_the_caller_gave(kw, message):
+    """Issue 27 item 7: stride=128 on 64 px views said 'got 32' (latent units); width=32 said 'canvas 16x8'."""
+    from gvcf.engine.views import canvas
+
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        canvas(_model64(), **kw)
+
+
+def test_canvas_accepts_a_stride_of_one_view_and_a_width_of_one_view():
+    from gvcf.engine.views import canvas
+
+    assert len(canvas(_model64(), width=64, stride=64).layout) == 1
+    assert canvas(_model64(), width=448, stride=64).stride == (64, 64)

@@ -87,7 +87,7 @@ def test_zero_predictor_spread_in_overlaps(zero_model, fusion, expected, sampler
 BAD = [
     (dict(height=17), "height"), (dict(width=49), "width"), (dict(stride=0), "stride"), (dict(stride=32), "stride"),
     (dict(stride=3), "stride"), (dict(alpha=1.2), "alpha"), (dict(alpha=-0.5), "alpha"), (dict(fusion="avg"), "fusion"),
-    (dict(sampler="plms"), "sampler"), (dict(width=8), "smaller"), (dict(steps=0), "steps"),
+    (dict(sampler="plms"), "sampler"), (dict(width=8), "width must be at least one view"), (dict(steps=0), "steps"),
     (dict(output_type="jpeg"), "output_type"), (dict(view_batch_size=0), "view_batch_size"),
     (dict(latents=torch.zeros(1, 4, 8, 8)), "latents"), (dict(reference_noise=torch.zeros(1, 4, 4, 4), alpha=0.2), "reference_noise"),
     (dict(eta=0.5, sampler="ddpm"), "eta"),
