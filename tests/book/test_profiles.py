@@ -158,6 +158,7 @@ def bundled_standin(tmp_path_factory, clip_tokenizer):
         scheduler=scheduler)
 
 
+@pytest.mark.slow   # the stand-ins serve only the slow profile runs below; building them costs ~11 s
 def test_standins_have_the_geometry(sd2_standin, bundled_standin):
     from gvcf.engine.archs import SD2_SCHEDULER
     from gvcf.engine.models import load_model
