@@ -58,20 +58,61 @@ def _is_xl_folder(path: Path) -> bool:
         return False
 
 
+PART_CONFIGS = {"scheduler": "scheduler_config.json", "tokenizer": None, "tokenizer_2": None}   # else config.json
+WEIGHT_SUFFIXES = (".safetensors", ".bin")   # a network's weights (sharded ones have an .index.json beside them)
+# a CLIP tokenizer's files: its fast tokenizer.json, or the slow one's vocabulary and merges
+TOKENIZER_FILES = (("tokenizer.json",), ("vocab.json", "merges.txt"))
+
+
+def _json_error(path: Path) -> str | None:
+    """Why a JSON file cannot be read as a mapping (None when it can)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        return f"cannot be read ({err})"
+    except ValueError as err:
+        return f"is not valid JSON ({err})"
+    return None if isinstance(data, dict) and data else "is not a mapping of settings"
+
+
+def _part_problem(folder: Path, part: str) -> str | None:
+    """What is wrong with one component folder of a pipeline (None when nothing is)."""
+    if part.startswith("tokenizer"):
+        if not any(all((folder / f).is_file() and (folder / f).stat().st_size for f in files)
+                   for files in TOKENIZER_FILES):
+            return f"{part}/ has no tokenizer files ({' or '.join(' + '.join(f) for f in TOKENIZER_FILES)})"
+        return None
+    config = folder / PART_CONFIGS.get(part, "config.json")
+    why = _json_error(config)
+    if why:
+        return f"{part}/{config.name} {why}"
+    if part != "scheduler" and not any(p.suffix in WEIGHT_SUFFIXES and p.stat().st_size for p in folder.iterdir()):
+        return f"{part}/ has no weights (no non-empty {' or '.join(WEIGHT_SUFFIXES)} file)"
+    return None
+
+
 def check_pipeline_folder(path: Path, name: str) -> None:
-    """A local diffusers Stable Diffusion (or XL) folder: model_index.json and each component's subfolder with its
-    config (an XL folder also text_encoder_2 and tokenizer_2)."""
+    """A local diffusers Stable Diffusion (or XL) folder: a readable model_index.json and each component's subfolder
+    with its readable config and weights, or its tokenizer files (an XL folder also text_encoder_2 and
+    tokenizer_2); ValueError naming model and what is wrong, before anything is loaded."""
     if not (path / "model_index.json").exists():
         raise ValueError(f"model={name!r}: the folder {path} has no model_index.json (not a diffusers pipeline folder)")
+    why = _json_error(path / "model_index.json")
+    if why:
+        raise ValueError(f"model={name!r}: {path / 'model_index.json'} {why}")
     xl = _is_xl_folder(path)
     parts = XL_PARTS if xl else PIPELINE_PARTS
-    configs = {"scheduler": "scheduler_config.json", "tokenizer": None, "tokenizer_2": None}
     missing = [part for part in parts
-               if not (path / part).is_dir() or (configs.get(part, "config.json") and
-                                                 not (path / part / configs.get(part, "config.json")).exists())]
+               if not (path / part).is_dir() or (PART_CONFIGS.get(part, "config.json") and
+                                                 not (path / part / PART_CONFIGS.get(part, "config.json")).exists())]
     if missing:
         raise ValueError(f"model={name!r}: the folder {path} lacks the component folder(s) {missing} (each with its "
                          f"config); a Stable Diffusion {'XL ' if xl else ''}folder has {list(parts)}")
+    problems = [why for part in parts if (why := _part_problem(path / part, part))]
+    if problems:
+        raise ValueError(f"model={name!r}: the folder {path} is broken: {'; '.join(problems)}")
 
 
 def _looks_like_a_path(name: str) -> bool:
@@ -395,8 +436,13 @@ def load_model(model: str | os.PathLike = EMBEDDED, device: str | None = None, d
     else:
         source = name
     if Path(source).expanduser().is_dir():
-        check_pipeline_folder(Path(source).expanduser(), name)
-        pipe = _load_pipeline(str(Path(source).expanduser()), dtype)
+        folder = Path(source).expanduser()
+        check_pipeline_folder(folder, name)
+        try:
+            pipe = _load_pipeline(str(folder), dtype)
+        except Exception as err:   # diffusers' and transformers' errors for a folder they cannot read
+            raise ValueError(f"model={name!r}: the folder {folder} could not be loaded ({type(err).__name__}: "
+                             f"{str(err)[:300]})") from None
     elif _looks_like_a_path(source):
         raise ValueError(f"model={name!r}: no such folder. Pass a local diffusers folder (with model_index.json), "
                          f"a Hugging Face id such as {SD2_BASE!r}, or {EMBEDDED!r} for the bundled model")

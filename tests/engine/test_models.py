@@ -81,3 +81,42 @@ def test_gvcf_models_pointing_at_an_empty_folder_is_an_error(monkeypatch, tmp_pa
     monkeypatch.setenv("GVCF_MODELS", str(tmp_path))
     with pytest.raises(ValueError, match="GVCF_MODELS"):
         gvcf.load_model("embedded", device="cpu")
+
+
+def _broken(tmp_path, tiny_pipe, damage):
+    tiny_pipe.save_pretrained(tmp_path)
+    damage(tmp_path)
+    return str(tmp_path)
+
+
+def _make_xl_with_empty_tokenizer_2(folder):
+    import json
+    import shutil
+
+    index = json.loads((folder / "model_index.json").read_text())
+    index["_class_name"] = "StableDiffusionXLPipeline"
+    (folder / "model_index.json").write_text(json.dumps(index))
+    shutil.copytree(folder / "text_encoder", folder / "text_encoder_2")
+    (folder / "tokenizer_2").mkdir()
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda p: (p / "model_index.json").write_text("{broken"), r"model_index.json is not valid JSON"),
+    (lambda p: (p / "model_index.json").write_text("[]"), r"model_index.json is not a mapping"),
+    (lambda p: (p / "unet" / "config.json").write_text("{"), r"unet/config.json is not valid JSON"),
+    (lambda p: (p / "scheduler" / "scheduler_config.json").write_text(""), r"scheduler_config.json is not valid"),
+    (lambda p: (p / "vae" / "diffusion_pytorch_model.safetensors").unlink(), r"vae/ has no weights"),
+    (lambda p: (p / "text_encoder" / "model.safetensors").write_bytes(b""), r"text_encoder/ has no weights"),
+    (lambda p: [f.unlink() for f in (p / "tokenizer").iterdir()], r"tokenizer/ has no tokenizer files"),
+    (lambda p: (p / "tokenizer" / "tokenizer.json").write_text(""), r"tokenizer/ has no tokenizer files"),
+    (_make_xl_with_empty_tokenizer_2, r"tokenizer_2/ has no tokenizer files"),   # an OverflowError in generate
+    (lambda p: (p / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"not safetensors at all"),
+     r"could not be loaded"),                                                    # an OSError traceback before
+])
+def test_a_broken_folder_is_a_value_error_naming_model_and_what_is_broken(tiny_pipe, tmp_path, damage, message):
+    """Issue 27 item 5: a broken JSON or missing weights ended in an OSError traceback; an SDXL folder with an empty
+    tokenizer_2/ passed the check and failed in generate with 'int too big to convert'."""
+    path = _broken(tmp_path, tiny_pipe, damage)
+    with pytest.raises(ValueError, match="model=") as err:
+        gvcf.load_model(path, device="cpu")
+    assert __import__("re").search(message, str(err.value)), str(err.value)
