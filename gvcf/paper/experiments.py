@@ -281,7 +281,8 @@ class Setup:
             raise ValueError(f"{m.name} is {NOT_REPRODUCED}")
         cfg = DatasetConfig(
             method=m.dataset_method, model=self.model_tag, sampler=m.sampler, steps=self.steps_for(m.sampler),
-            stride=self.stride if stride is None else int(stride), alpha=m.alpha if alpha is None else float(alpha),
+            stride=None if m.dataset_method == "elastic" else self.stride if stride is None else int(stride),
+            alpha=m.alpha if alpha is None else float(alpha),
             prompts=tuple(prompts), n_per_prompt=positive_int(n_per_prompt, "n_per_prompt"), seed=int(self.seed),
             width_views=self.width_views, device=self.device,
             sync_weight=float(self.sync_weight if sync_weight is None else sync_weight))

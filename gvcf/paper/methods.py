@@ -95,5 +95,5 @@ OTHER_SAMPLERS = (Method("MD (DPM++ 2M)", "md", "dpmpp_2m"), Method("GF (DPM++ 2
                   Method("VCF+GF (DPM++ SDE)", "gvcf", "dpmpp_2m_sde"))
 
 # Table 3's rows: the benchmark's method keys (a fusion, or "sync") and the paper's names for them
-RUNTIME_NAMES = {"md": "MD", "gf": "GF", "sync": "Sync", "vcf": "VCF", "gvcf": "VCF+GF"}
+RUNTIME_NAMES = {"md": "MD", "gf": "GF", "sync": "Sync", "vcf": "VCF", "gvcf": "VCF+GF", "elastic": "Elastic"}
 METHOD_SAMPLER = {key: method(name).sampler for key, name in RUNTIME_NAMES.items()}   # md: ddim, vcf: ddpm, ...

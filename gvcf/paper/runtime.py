@@ -25,7 +25,7 @@ from .tables import _lookup, _num, _value, paper_table
 if TYPE_CHECKING:
     from .experiments import Setup
 
-METHODS = ("md", "gf", "vcf", "gvcf", "sync")   # the keys of METHOD_SAMPLER, in the order `gvcf bench --help` lists
+METHODS = ("md", "gf", "vcf", "gvcf", "sync", "elastic")   # the keys of METHOD_SAMPLER, in `gvcf bench --help`'s order
 DEFAULT_DDPM_STEPS = 10        # `gvcf bench --methods`: DDPM steps run, reported scaled to the paper's 1000
 WARMUP_STEPS = 2               # warm-up run: enough to allocate and (with --compile) compile
 
@@ -65,6 +65,7 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
     Rows also give the time at the paper's step counts (DDIM 50, DDPM 1000), scaled linearly where fewer steps
     were run (`scaled` True). Sync uses `sync` (default SyncConfig()) and `lpips` (default: a random-backbone LPIPS
     of its net, gvcf.eval.bench.random_lpips; timing does not depend on the weights)."""
+    from ..engine.elastic import generate_elastic
     from ..engine.sync import SyncConfig, make_sync_hook
 
     methods = check_methods(methods)
@@ -83,6 +84,10 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
                   output_type="latent", progress=False, fusion="md" if method == "sync" else method)
 
         def run(n_steps, seed, kw=kw, method=method):
+            if method == "elastic":   # ElasticDiffusion: its own loop on the same canvas (no stride, no fusion)
+                generate_elastic(model, prompt, height=height, width=width, steps=n_steps, seed=seed,
+                                 guidance_scale=guidance_scale, output_type="latent", progress=False)
+                return
             hook = make_sync_hook(sync, lpips) if method == "sync" else None
             generate(model, prompt, steps=n_steps, seed=seed, view_hook=hook, **kw)
 
@@ -115,7 +120,8 @@ def format_runtime(df: pd.DataFrame) -> str:
 
 # ============================================================================ Table 3 beside the paper's
 
-def runtime(S: Setup, prompt: str, repeats: int = 1, methods=("md", "sync", "gf", "vcf", "gvcf")) -> pd.DataFrame:
+def runtime(S: Setup, prompt: str, repeats: int = 1,
+            methods=("md", "sync", "elastic", "gf", "vcf", "gvcf")) -> pd.DataFrame:
     """Seconds per panorama (mean and std over `repeats`, after a warm-up) per method with the paper's sampler, by
     runtime_table on this chapter's canvas; also scaled linearly to the paper's step counts (DDIM 50, DDPM 1000).
     Hardware in df.attrs (device name, torch version, dtype, threads)."""

@@ -48,3 +48,13 @@ def test_methods_are_the_paper_method_table_keys():
 def test_bad_input_raises_value_error_naming_the_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_runtime_table_times_elastic_on_the_same_canvas(tiny_pipe):
+    """ElasticDiffusion's row: generate_elastic on the table's canvas, DDIM at the table's steps, scaled as MD's."""
+    from gvcf.engine.models import Model
+
+    df = RT.runtime_table(Model.from_pipeline(tiny_pipe), "md,elastic", repeats=1, steps=2, width=64, stride=8)
+    r = df.set_index("method")
+    assert r.loc["elastic", "sampler"] == "ddim" and r.loc["elastic", "steps"] == 2
+    assert r.loc["elastic", "reported_mean_s"] == pytest.approx(r.loc["elastic", "mean_s"] * 25)   # to DDIM 50
