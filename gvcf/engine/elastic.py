@@ -230,7 +230,8 @@ def check_elastic_settings(resampling_steps=ELASTIC_DEFAULTS["resampling_steps"]
         raise ValueError(f"new_p must be in [0, 1] (the share of newly sampled pixels), got {new_p!r}")
     rrg_stop_t = finite_number(rrg_stop_t, "rrg_stop_t", minimum=0.0)
     if rrg_stop_t > 1:
-        raise ValueError(f"rrg_stop_t must be in [0, 1] (the share of steps without RRG at the end), got {rrg_stop_t!r}")
+        raise ValueError(f"rrg_stop_t must be in [0, 1] (the share of steps without RRG at the end), "
+                         f"got {rrg_stop_t!r}")
     if not isinstance(repaint, bool):
         raise ValueError(f"repaint must be True or False, got {repaint!r}")
     return dict(resampling_steps=int(resampling_steps), new_p=new_p,

@@ -31,7 +31,8 @@ from ..engine.style import check_alpha
 from ..engine.sync import DEFAULT_WEIGHT as DEFAULT_SYNC_WEIGHT
 from ..engine.views import DEFAULT_WIDTH_VIEWS
 
-METHODS = tuple(sorted(FUSIONS)) + ("sync", "elastic", "reference")   # reference: single native views (the paper's reference set)
+# elastic: ElasticDiffusion (gvcf.engine.elastic); reference: single native views (the paper's reference set)
+METHODS = tuple(sorted(FUSIONS)) + ("sync", "elastic", "reference")
 MANIFEST = "manifest-rank{rank:04d}.jsonl"
 IDENTITY = "dataset.json"          # the identity of the dataset an output folder holds, written by its first run
 LOCK = ".lock-rank{rank:04d}"      # flock-ed by the run generating that rank's share into the folder
@@ -75,6 +76,10 @@ class DatasetConfig:
                              f"got sampler={self.sampler!r}, alpha={self.alpha!r}, stride={self.stride!r}")
         if not self.prompts or not all(isinstance(p, str) and p for p in self.prompts):
             raise ValueError("prompts must be a non-empty list of non-empty strings")
+        repeated = sorted({p for p in self.prompts if self.prompts.count(p) > 1})
+        if repeated:   # one image per (prompt, k): a repeated prompt would count its images twice and make them once
+            raise ValueError(f"prompts must be distinct (raise n_per_prompt for more images of one), got {repeated} "
+                             "more than once")
         for name in ("n_per_prompt", "width_views", "stride", "canvas_batch"):   # YAML's true is no count
             object.__setattr__(self, name, positive_int(getattr(self, name), name,
                                                         optional=name in ("stride", "canvas_batch")))
@@ -116,6 +121,15 @@ class DatasetConfig:
             return cls.from_dict((defaults or {}) | data)
         except (ValueError, TypeError) as err:
             raise ValueError(f"config {path}: {err}") from None
+
+    def check_model(self, model) -> None:
+        """ValueError naming the field for what this model cannot do: more steps than its scheduler's timesteps, or
+        a stride that is no stride of its views (checked in the config's pixels)."""
+        check_sampler(self.sampler, self.steps, self.eta, model.scheduler_config.get("num_train_timesteps"))
+        if self.method not in ("reference", "elastic"):
+            from ..engine.views import canvas
+
+            canvas(model, None, self.width_views * model.native_size, self.stride)
 
     def image_config(self, prompt: str, k: int) -> dict:
         """The full configuration of image k of a prompt: its cache key."""
@@ -198,13 +212,19 @@ def generate_dataset(config: DatasetConfig, model=None, rank: int | None = None,
 
     if rank is None or world_size is None:
         rank, world_size = process_rank()
-    cache = ResultCache(config.output)
     mine = shard(config.items(), rank, world_size)
+    check_output(config, record=False)   # all checks before the first write (folder, lock, dataset.json)
+    if model is None and not _finished(config, mine):
+        model = load_model(config.model, device=config.device)
+    if model is not None:
+        config.check_model(model)
+    cache = ResultCache(config.output)
     with hold_output(config.output, rank):
         check_output(config)
         todo = list(cache.iter_missing(mine))   # sha256-checked: an image changed on disk is made again
         if todo:
             model = model if model is not None else load_model(config.model, device=config.device)
+            config.check_model(model)
             manifest = Path(config.output) / MANIFEST.format(rank=rank)
             bar = tqdm(total=len(todo), desc=f"{config.method} rank {rank}", disable=not progress)
             size = REFERENCE_BATCH if config.method == "reference" else canvas_batch(config, model)
@@ -250,11 +270,20 @@ def identity(config: DatasetConfig) -> dict:
     return json.loads(canonical_json(d))
 
 
-def check_output(config: DatasetConfig) -> None:
+def _finished(config: DatasetConfig, mine: list[dict]) -> bool:
+    """Whether every image of this rank's share is already in the output folder (read only: nothing is created)."""
+    if not Path(config.output).is_dir():
+        return False
+    return not any(True for _ in ResultCache(config.output).iter_missing(mine, verify=False))   # files, not hashes
+
+
+def check_output(config: DatasetConfig, record: bool = True) -> None:
     """Refuse (ValueError naming output) to put this dataset's images into a folder that holds another dataset;
-    record its identity there (IDENTITY) on first use. A folder from before identity files is judged by its
-    images' sidecars."""
+    record its identity there (IDENTITY) on first use (unless record=False: the check alone, writing nothing). A
+    folder from before identity files is judged by its images' sidecars."""
     folder, mine = Path(config.output), identity(config)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"output {folder}: is a file, not a folder")
     path = folder / IDENTITY
     if path.exists():
         try:
@@ -269,7 +298,7 @@ def check_output(config: DatasetConfig) -> None:
         diff = "; ".join(f"{k}: {theirs.get(k)!r} there, {mine.get(k)!r} here"
                          for k in sorted(mine.keys() | theirs.keys()) if mine.get(k) != theirs.get(k))
         raise ValueError(f"output {folder} holds another dataset ({diff}); choose another output for this config")
-    if not path.exists():
+    if record and not path.exists():
         write_atomic(path, json.dumps(dict(key=dataset_key(config), identity=mine), indent=1, sort_keys=True).encode())
 
 

@@ -58,7 +58,8 @@ def test_patch_context_is_taken_from_the_other_side_at_an_edge():
 
 def test_reduced_copy_of_a_native_canvas_is_the_canvas():
     copy = elastic.ReducedCopy.create(8, 8, (8, 8))
-    for choice in (torch.zeros(64, dtype=torch.long), torch.randint(0, 4, (64,), generator=torch.Generator().manual_seed(0))):
+    drawn = torch.randint(0, 4, (64,), generator=torch.Generator().manual_seed(0))
+    for choice in (torch.zeros(64, dtype=torch.long), drawn):
         rows, cols = copy.sources(choice)
         assert torch.equal(rows, torch.arange(8).view(-1, 1).expand(8, 8))
         assert torch.equal(cols, torch.arange(8).view(1, -1).expand(8, 8))
@@ -142,4 +143,5 @@ def test_plan_counts_the_unet_rows_a_run_evaluates(model):
     finally:
         handle.remove()
     plan = elastic.ElasticPlan.create(model, 16, 64)
-    assert sum(rows) == sum(map(sum, plan.step_rows(3, 2, True))) == 3 * (2 * 3 + 8) + 2 * (2 + 8)   # 8 patches of 4 columns
+    # 3 passes x 2 rows + 8 patches of 4 columns at every step, and the repaint pass (1 x 2 + 8) at all but the last
+    assert sum(rows) == sum(map(sum, plan.step_rows(3, 2, True))) == 3 * (2 * 3 + 8) + 2 * (2 + 8)
