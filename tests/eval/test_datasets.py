@@ -445,3 +445,32 @@ def test_elastic_dataset_is_generate_elastic_and_resumes(tiny_folder, tmp_path):
     assert made == []
     with pytest.raises(ValueError, match="elastic"):
         DatasetConfig(prompts=("a beach",), method="elastic", sampler="ddpm")
+
+
+@pytest.mark.parametrize("bad,message", [(dict(steps=5000), "steps must be at most"),
+                                         (dict(stride=128), r"stride must be at most one view \(16 px"),
+                                         (dict(stride=5), "stride must be a positive multiple"),
+                                         (dict(width_views=10**6, stride=8), None),
+                                         (dict(model="/no/such/model"), "no such folder")])
+def test_a_bad_config_writes_nothing_and_the_corrected_one_then_runs(tiny_folder, tmp_path, monkeypatch, bad,
+                                                                     message):
+    """Issue 27 item 3: dataset.json was written before steps, stride and model were checked, so the corrected
+    config was then refused with 'holds another dataset (steps: 5000 there, 2 here)'."""
+    out = tmp_path / "run"
+    made = []
+    monkeypatch.setattr(datasets, "make_images", counting_make_images(made))
+    if message is None:   # a huge canvas is no error of the config: it passes the checks (not run here)
+        config(tiny_folder, out, **bad).check_model(load_model(str(tiny_folder), device="cpu"))
+        return
+    with pytest.raises(ValueError, match=message):
+        datasets.generate_dataset(config(tiny_folder, out, n_per_prompt=1, **bad), rank=0, world_size=1,
+                                  progress=False)
+    assert not out.exists() and made == []
+    datasets.generate_dataset(config(tiny_folder, out, n_per_prompt=1), rank=0, world_size=1, progress=False)
+    assert len(made) == 2 and (out / datasets.IDENTITY).exists()
+
+
+def test_a_repeated_prompt_is_refused():
+    """Issue 27 item 8: a config with a prompt twice reported 2 images and wrote 1."""
+    with pytest.raises(ValueError, match=r"prompts must be distinct .*\['a beach'\]"):
+        DatasetConfig(method="md", sampler="ddim", prompts=["a beach", "a forest", "a beach"])
