@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+import math
 
-from ..engine.checks import positive_int
+from ..engine.checks import is_number, positive_int
 from ..paper.constants import PAPER_PROMPTS
 from ..paper.experiments import Setup, setup
 
@@ -40,19 +41,32 @@ def resolve_prompts(prompts=None, default=PAPER_PROMPTS, first: int | None = Non
     return [p.strip() for p in out]
 
 
+# the range of each list parameter's values, checked when the chapter reads it (before any image set is made):
+# name -> (lowest, highest or None, unit). strides are pixels (whether one fits the model's view: gvcf.paper.experiments.stride_sets)
+NUMBER_RANGES = {"alphas": (0.0, 1.0, "Style Alignment strength"), "strides": (1, None, "px")}
+
+
 def resolve_numbers(values, default, name: str, kind=float) -> list:
-    """A list parameter of numbers (alphas, strides): None -> default; a number; a list; or a list as text."""
+    """A list parameter of numbers (alphas, strides): None -> default; a number; a list; or a list as text. Every
+    value finite and in NUMBER_RANGES[name] where the name has one; ValueError naming `name` otherwise."""
     values = _decode(values, name)
     if values is None:
         values = default
-    if isinstance(values, (int, float)) and not isinstance(values, bool):
+    if is_number(values):
         values = [values]
-    try:
-        out = [kind(v) for v in values]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a list of numbers, got {values!r}") from None
-    if not out or (kind is int and any(float(v) != int(v) for v in values)):
-        raise ValueError(f"{name} must be a non-empty list of {kind.__name__}s, got {values!r}")
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a list of numbers, got {values!r}")
+    values = list(values)
+    if not values or not all(is_number(v) and math.isfinite(v) for v in values):
+        raise ValueError(f"{name} must be a non-empty list of finite numbers, got {values!r}")
+    if kind is int and any(float(v) != int(v) for v in values):
+        raise ValueError(f"{name} must be a non-empty list of ints, got {values!r}")
+    out = [kind(v) for v in values]
+    low, high, unit = NUMBER_RANGES.get(name, (None, None, ""))
+    for k, v in enumerate(out):
+        if (low is not None and v < low) or (high is not None and v > high):
+            span = f"[{low:g}, {high:g}]" if high is not None else f">= {low:g}"
+            raise ValueError(f"{name} must lie in {span} ({unit}), got {v!r} ({name}[{k}] of {values!r})")
     return out
 
 

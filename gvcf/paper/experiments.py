@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..engine.checks import positive_int
+from ..engine.checks import finite_number, is_int, positive_int
 from ..engine.generate import check_seed
 from ..engine.fusion import FUSIONS, FusionPlan, fuse
 from ..engine.models import resolve_device
@@ -364,6 +364,7 @@ def setup(model: str = "embedded", device: str = "auto", results_dir: str = "../
     positive_int(ddim_steps, "ddim_steps")
     positive_int(ddpm_steps, "ddpm_steps")
     positive_int(width_views, "width_views")
+    sync_weight = finite_number(sync_weight, "sync_weight", minimum=0.0)   # before the model is loaded
     check_seed(seed)
     model_obj, tag = load(model, device)
     f, native = model_obj.vae_scale_factor, model_obj.native_size
@@ -757,7 +758,12 @@ def figure_prompt(prompts, preferred: str) -> str:
 
 def stride_sets(S: Setup, prompts, n_per_prompt: int, strides, full_strides, figure: str | None = None) -> dict:
     """stride -> {"MD": set, "GF": set}: every prompt at the strides in full_strides (Table 1's), else one panorama
-    of the `figure` prompt (default: the first; Fig. 4's extra strides)."""
+    of the `figure` prompt (default: the first; Fig. 4's extra strides). ValueError naming strides, before any set is
+    made, for a stride that is no multiple of the VAE factor in [factor, view] pixels."""
+    for s in [*strides, *full_strides]:
+        if not is_int(s) or s % S.factor or not 0 < s <= S.native:
+            raise ValueError(f"strides must be multiples of the VAE factor {S.factor} from {S.factor} to one view "
+                             f"({S.native} px), got {s!r}")
     extra = [figure or prompts[0]]
     return {s: method_sets(S, ("MD", "GF"), *((prompts, n_per_prompt) if s in full_strides else (extra, 1)),
                            stride=s) for s in strides}

@@ -36,3 +36,35 @@ def test_chapter_refuses_bad_counts_before_loading_a_model():
     for bad in (0, True, 1.5):
         with pytest.raises(ValueError, match="n_per_prompt"):
             B.chapter(n_per_prompt=bad, model="/no/such/model")
+
+
+@pytest.mark.parametrize("alphas", [[0, 1.5], "[nan, inf]", [float("nan")], [-1], "[0.4, -0.1]", ["a"], [True],
+                                    "0.5x", 3])
+def test_chapter_4s_alphas_are_refused_by_name_when_read(alphas):
+    """Issue 27 item 5: [0, 1.5], [nan, inf] and [-1] got as far as making the reference and alpha-0 sets."""
+    with pytest.raises(ValueError, match="alphas"):
+        B.resolve_numbers(alphas, [0.0, 0.4, 1.0], "alphas")
+
+
+@pytest.mark.parametrize("strides", [[0], [-16], "[16, nan]", [1e400]])
+def test_chapter_2s_strides_are_refused_as_strides(strides):
+    with pytest.raises(ValueError, match="strides"):
+        B.resolve_numbers(strides, None, "strides", int)
+
+
+@pytest.mark.parametrize("strides", [[128], [12], [0]])
+def test_stride_sets_name_strides_in_pixels_before_making_a_set(strides):
+    """Issue 27 item 7: chapter 2 reported its `strides` as 'stride' (and in latent units) from deep in a set."""
+    from types import SimpleNamespace
+
+    from gvcf.paper.experiments import stride_sets
+
+    S = SimpleNamespace(factor=8, native=64)   # the bundled model's geometry; no set is made before the check
+    with pytest.raises(ValueError, match=r"strides must be multiples of the VAE factor 8 from 8 to one view \(64 px\)"):
+        stride_sets(S, ["a beach"], 1, strides, strides)
+
+
+@pytest.mark.parametrize("weight", ["abc", float("nan"), -0.1, None])
+def test_chapter_refuses_a_bad_sync_weight_by_name_before_loading_a_model(weight):
+    with pytest.raises(ValueError, match="sync_weight"):
+        B.chapter(sync_weight=weight, model="/no/such/model")
