@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .checks import is_int
+
 
 def check_regions(regions) -> list[tuple[np.ndarray, str]]:
     """None or [(mask, prompt), ...] as [(float64 (H, W) mask in [0, 1], prompt)]; ValueError naming regions[k]
@@ -32,8 +34,9 @@ def check_regions(regions) -> list[tuple[np.ndarray, str]]:
         mask = np.asarray(mask)
         if mask.dtype == bool:
             mask = mask.astype(np.float64)
-        if mask.ndim != 2 or not np.issubdtype(mask.dtype, np.number):
-            raise ValueError(f"regions[{k}]'s mask must be a 2-D (height, width) array, got shape {mask.shape}")
+        if mask.ndim != 2 or not (np.issubdtype(mask.dtype, np.integer) or np.issubdtype(mask.dtype, np.floating)):
+            raise ValueError(f"regions[{k}]'s mask must be a 2-D (height, width) array of real numbers in [0, 1], "
+                             f"got {mask.dtype} of shape {mask.shape}")
         mask = mask.astype(np.float64)
         if not np.isfinite(mask).all():
             raise ValueError(f"regions[{k}]'s mask must be finite (it has NaN or inf)")
@@ -62,11 +65,13 @@ def layer_masks(regions, height: int, width: int, factor: int) -> torch.Tensor:
 def strip_mask(height: int, width: int, start: int, stop: int, ramp: int = 0) -> np.ndarray:
     """A (height, width) mask of the columns [start, stop) in pixels: 1 inside, falling linearly to 0 over `ramp`
     pixels past each edge inside the canvas (a soft border between two regions)."""
-    for name, value in (("height", height), ("width", width), ("ramp", ramp)):
-        if not isinstance(value, (int, np.integer)) or value < 0 or (value == 0 and name != "ramp"):
-            raise ValueError(f"{name} must be a {'non-negative' if name == 'ramp' else 'positive'} int, got {value!r}")
-    if not (isinstance(start, (int, np.integer)) and isinstance(stop, (int, np.integer)) and 0 <= start < stop <= width):
-        raise ValueError(f"start and stop must be ints with 0 <= start < stop <= width {width}, got {start!r}, {stop!r}")
+    for name, value in (("height", height), ("width", width), ("ramp", ramp)):   # pixels; YAML's true is no count
+        if not is_int(value) or value < 0 or (value == 0 and name != "ramp"):
+            raise ValueError(f"{name} must be a {'non-negative' if name == 'ramp' else 'positive'} int (pixels), "
+                             f"got {value!r}")
+    if not (is_int(start) and is_int(stop) and 0 <= start < stop <= width):
+        raise ValueError(f"start and stop must be ints (pixels) with 0 <= start < stop <= width {width}, got "
+                         f"{start!r}, {stop!r}")
     x = np.arange(width) + 0.5
     outside = np.maximum(start - x, x - stop).clip(min=0)   # distance past the strip, in pixels
     row = (1 - outside / ramp).clip(0, 1) if ramp else (outside == 0).astype(np.float64)

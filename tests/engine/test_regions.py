@@ -123,3 +123,22 @@ def test_strip_mask_ramps_linearly_past_its_edges():
 def test_strip_mask_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         gvcf.strip_mask(*args)
+
+
+@pytest.mark.parametrize("mask", [np.ones((H, W), complex), torch.ones(H, W, dtype=torch.complex64),
+                                  np.ones((H, W), object), np.full((H, W), "1")])
+def test_a_mask_of_complex_or_non_numbers_is_refused_by_name(mask):
+    """Issue 27 item 8: a complex mask was accepted with only a ComplexWarning (its imaginary part dropped)."""
+    from gvcf.engine.regions import check_regions
+
+    with pytest.raises(ValueError, match=r"regions\[0\]'s mask must be a 2-D \(height, width\) array of real"):
+        check_regions([(mask, BEACH)])
+
+
+@pytest.mark.parametrize("kw,match", [(dict(ramp=True), "ramp"), (dict(ramp=4.0), "ramp"), (dict(start=True), "start"),
+                                      (dict(stop=np.float64(20)), "stop"), (dict(height=False), "height")])
+def test_strip_mask_refuses_bools_and_floats_as_pixel_counts(kw, match):
+    """Issue 27 item 8: strip_mask(ramp=True) was accepted as a ramp of 1 px."""
+    args = dict(height=4, width=40, start=10, stop=20) | kw
+    with pytest.raises(ValueError, match=match):
+        gvcf.strip_mask(**args)
