@@ -214,10 +214,35 @@ def loss_plot(model_dir: Path, path: Path) -> None:
     plt.close(fig)
 
 
+CARD_INPUTS = ("training_stats.json", "train_config.json")   # what the card's text reads besides card.json
+
+
+def _check_card_folder(model_dir: Path, render_only: bool) -> None:
+    """ValueError naming model_dir, before anything is measured or written, for a folder that is not a trained
+    model's: no such folder, no readable card.json (render_only), a broken pipeline, or a missing training record."""
+    from ..engine.models import check_pipeline_folder
+
+    if not model_dir.is_dir():
+        raise ValueError(f"model_dir {model_dir}: " + ("not a folder" if model_dir.exists() else "no such folder"))
+    needed = CARD_INPUTS + (("card.json",) if render_only else ())
+    for name in needed:
+        try:
+            json.loads((model_dir / name).read_text())
+        except FileNotFoundError:
+            hint = "; run without --render-only to measure it" if name == "card.json" else \
+                " (written by gvcf train-embedded)"
+            raise ValueError(f"model_dir {model_dir}: no {name}{hint}") from None
+        except (OSError, ValueError) as err:
+            raise ValueError(f"model_dir {model_dir}: {name} is unreadable ({err})") from None
+    if not render_only:
+        check_pipeline_folder(model_dir, str(model_dir))
+
+
 def write_model_card(model_dir: str | Path, quick: bool = False, render_only: bool = False) -> dict:
     """Measure, draw, and write model_dir/README.md; returns the measurements (also saved as card.json).
     render_only rewrites README.md from an existing card.json."""
     model_dir = Path(model_dir)
+    _check_card_folder(model_dir, render_only)
     if render_only:
         m = json.loads((model_dir / "card.json").read_text())
     else:

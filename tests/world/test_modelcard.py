@@ -80,3 +80,26 @@ def test_a_quick_card_of_a_tiny_model(tmp_path):
     assert "linear classifier on Inception features" in text and "the nearest centroid of the unblurred" in text
     assert "Where the autoencoder loses detail" in text and all(f"| {f} |" in text for f in world.FAMILIES)
     assert (out / "samples.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("render_only", [True, False])
+def test_a_folder_that_is_no_trained_model_is_refused_before_anything_is_written(tmp_path, render_only):
+    """Issue 27 item 5: `gvcf model-card --model-dir /no/such --render-only` ended in a FileNotFoundError."""
+    with pytest.raises(ValueError, match="model_dir .*no such folder"):
+        write_model_card(tmp_path / "no-such", render_only=render_only)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="model_dir .*not a folder"):
+        write_model_card(tmp_path / "file", render_only=render_only)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="model_dir .*no training_stats.json"):
+        write_model_card(empty, render_only=render_only)
+    for name in ("training_stats.json", "train_config.json"):
+        (empty / name).write_text("{}")
+    with pytest.raises(ValueError, match="no card.json" if render_only else "model_index.json"):
+        write_model_card(empty, render_only=render_only)
+    (empty / "card.json").write_text("{broken")
+    if render_only:
+        with pytest.raises(ValueError, match="card.json is unreadable"):
+            write_model_card(empty, render_only=True)
+    assert sorted(p.name for p in empty.iterdir()) == ["card.json", "train_config.json", "training_stats.json"]
