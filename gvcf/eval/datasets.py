@@ -440,8 +440,16 @@ def save_npz_atomic(path: Path, **arrays) -> None:
 
 def evaluate_folders(generated: str | os.PathLike, reference: str | os.PathLike) -> dict:
     """The paper's metric row (metrics.METRIC_ROW, as the book's: FID, KID x 10^3, GIQA-QS, GIQA-DS, CLIP None, the
-    set sizes) for two folders of tiles, streamed."""
+    set sizes) for two folders of tiles, streamed. ValueError naming generated or reference, before any feature is
+    computed, for a folder that does not exist or holds fewer than 2 .png tiles."""
     from . import metrics
+
+    for name, folder in (("generated", Path(generated)), ("reference", Path(reference))):
+        if not folder.is_dir():
+            raise ValueError(f"{name} {folder}: " + ("not a folder" if folder.exists() else "no such folder"))
+        n = sum(1 for _ in iter_image_files(folder))
+        if n < 2:   # FID, KID and GIQA need two tiles a side
+            raise ValueError(f"{name} {folder}: needs at least 2 .png tiles, holds {n}")
 
     feats = {(name, mode): folder_features(folder, mode=mode) for name, folder in (("gen", generated), ("ref", reference))
              for mode in ("clean", "pytorch_fid")}

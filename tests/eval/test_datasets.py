@@ -474,3 +474,18 @@ def test_a_repeated_prompt_is_refused():
     """Issue 27 item 8: a config with a prompt twice reported 2 images and wrote 1."""
     with pytest.raises(ValueError, match=r"prompts must be distinct .*\['a beach'\]"):
         DatasetConfig(method="md", sampler="ddim", prompts=["a beach", "a forest", "a beach"])
+
+
+def test_evaluating_a_missing_or_empty_folder_names_it(tmp_path):
+    """Issue 27 item 7: `gvcf dataset evaluate` on a missing folder said 'feats_a must be a 2-D array ... (0, 2048)'."""
+    with pytest.raises(ValueError, match="generated .*no such folder"):
+        datasets.evaluate_folders(tmp_path / "no-such", tmp_path)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "gen").mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "gen" / "a.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "gen" / "b.png")
+    with pytest.raises(ValueError, match="reference .*needs at least 2 .png tiles, holds 0"):
+        datasets.evaluate_folders(tmp_path / "gen", tmp_path / "ref")
+    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == ["a.png", "b.png"]   # no feature file written
