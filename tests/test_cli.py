@@ -50,6 +50,25 @@ def test_generate_writes_the_image_atomically(tmp_path, tiny_pipe, monkeypatch):
     assert Image.open(out).size == (48, 16) and [p.name for p in out.parent.iterdir()] == ["pano.png"]
 
 
+def test_generate_method_elastic_is_generate_elastics_image(tmp_path, tiny_pipe, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    monkeypatch.setattr(gvcf, "load_model", lambda *a, **k: tiny_pipe)
+    out = tmp_path / "elastic.png"
+    cli.main(["generate", "--method", "elastic", "--prompt", "a beach", "--height", "16", "--width", "48",
+              "--steps", "2", "--seed", "3", "-o", str(out)])
+    want = gvcf.generate_elastic(tiny_pipe, "a beach", height=16, width=48, steps=2, seed=3, progress=False).image
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(want))
+
+
+@pytest.mark.parametrize("flag", [["--stride", "8"], ["--alpha", "0.4"], ["--sampler", "ddpm"]])
+def test_generate_method_elastic_refuses_fusion_flags_first(no_model, flag):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["generate", "--method", "elastic", "--prompt", "a beach", *flag])
+    assert flag[0] in str(done.value.code)
+
+
 def test_bench_cli_options():
     args = cli.add_bench_arguments(argparse.ArgumentParser()).parse_args(
         ["--arch", "sd2", "--dtype", "bfloat16", "--compile", "--methods", "md,sync", "--ddpm-steps", "20",

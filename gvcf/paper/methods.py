@@ -15,7 +15,8 @@ NOT_REPRODUCED = "not reproduced yet"
 @dataclass(frozen=True)
 class Method:
     """One of the paper's methods: its name, and the engine's fusion, sampler and Style Alignment strength.
-    fusion None: not reproduced here (ElasticDiffusion)."""
+    fusion "elastic": ElasticDiffusion (gvcf.engine.elastic.generate_elastic), which fuses no views; None: not
+    reproduced here."""
 
     name: str
     fusion: str | None
@@ -48,7 +49,7 @@ _BASES = {  # set of name parts -> (fusion, the paper's sampler, sync)
     frozenset({"VCF", "GF"}): ("gvcf", "ddpm", False),
     frozenset({"GVCF"}): ("gvcf", "ddpm", False),
     frozenset({"Sync"}): ("md", "ddim", True),
-    frozenset({"Elastic"}): (None, "ddim", False),
+    frozenset({"Elastic"}): ("elastic", "ddim", False),
 }
 _SA = re.compile(r"SA_?\{?(\d*\.?\d+)\}?")
 
@@ -72,6 +73,8 @@ def method(name: str, sampler: str | None = None) -> Method:
     fusion, paper_sampler, sync = _BASES[key]
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"{name}: alpha must be in [0, 1], got {alpha}")
+    if fusion == "elastic" and alpha:
+        raise ValueError(f"{name}: ElasticDiffusion has no Style Alignment (alpha must be 0)")
     return Method(str(name), fusion, sampler or paper_sampler, alpha, sync)
 
 
@@ -82,8 +85,8 @@ def method_grid(names=TABLE2_METHODS) -> pd.DataFrame:
         m = method(name)
         rows.append(dict(method=m.name, sampler=m.sampler_label,
                          fusion=m.fusion if m.reproduced else "n/a",
-                         weights=FUSIONS[m.fusion].weights if m.reproduced else "n/a",
-                         variance_corrected=FUSIONS[m.fusion].correct_variance if m.reproduced else "n/a",
+                         weights=FUSIONS[m.fusion].weights if m.fusion in FUSIONS else "n/a",
+                         variance_corrected=FUSIONS[m.fusion].correct_variance if m.fusion in FUSIONS else "n/a",
                          alpha=m.alpha, syncdiffusion=m.sync, note="" if m.reproduced else NOT_REPRODUCED))
     return pd.DataFrame(rows)
 

@@ -50,14 +50,17 @@ def test_method_names():
     sync = M.method("Sync")
     assert sync.sync and sync.dataset_method == "sync" and sync.sampler == "ddim"
     assert M.method("MD", "ddpm").sampler == "ddpm" and M.method("MD+SA0.1").alpha == 0.1
-    assert not M.method("Elastic").reproduced
+    elastic = M.method("Elastic")
+    assert elastic.reproduced and elastic.dataset_method == "elastic" and elastic.sampler == "ddim"
+    with pytest.raises(ValueError, match="Style Alignment"):
+        M.method("Elastic+SA0.4")
     with pytest.raises(ValueError, match="unknown method"):
         M.method("XD")
     grid = M.method_grid()
     assert list(grid["method"]) == list(K.TABLE2_METHODS)
     assert set(grid["method"]) == set(T.paper_table("table2")["method"])
     elastic = grid.set_index("method").loc["Elastic"]
-    assert elastic["note"] == M.NOT_REPRODUCED and elastic["fusion"] == "n/a"
+    assert elastic["note"] == "" and elastic["fusion"] == "elastic" and elastic["weights"] == "n/a"
     assert (grid.set_index("method").loc[["VCF", "VCF+GF", "VCF+SA0.4", "VCF+GF+SA0.4"], "sampler"] == "DDPM").all()
 
 
@@ -163,8 +166,9 @@ def test_setup_datasets_are_cached_and_share_noise(tiny_folder, tmp_path, capsys
     assert (cfg.method, cfg.sampler, cfg.steps, cfg.alpha, cfg.stride) == ("gvcf", "ddpm", 3, 0.4, 12)
     assert cfg.output.startswith(str(tmp_path))
     assert S.config("MD", prompts, 1, sampler="ddpm").sampler == "ddpm"
-    with pytest.raises(ValueError, match="not reproduced"):
-        S.config("Elastic", prompts, 1)
+    elastic = S.config("Elastic", prompts, 1)   # ElasticDiffusion: DDIM, no stride or Style Alignment
+    assert (elastic.method, elastic.sampler, elastic.steps, elastic.alpha, elastic.stride) == ("elastic", "ddim", 2, 0.0,
+                                                                                               None)
     # the same initial noise for every method: image k of a prompt has one seed whatever the method
     seeds = {S.config(m, prompts, 1).items()[0]["image_seed"] for m in ("MD", "GF", "VCF", "Sync")}
     assert len(seeds) == 1
