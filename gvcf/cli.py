@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import tempfile
@@ -52,10 +53,28 @@ def save_image_atomic(image, path: Path) -> None:
     write_atomic(path, buffer.getvalue())
 
 
+def check_generate_numbers(args) -> None:
+    """The options of `gvcf generate` that need no model, checked before one is loaded (the model's own limits,
+    steps past its schedule or a stride past its view, are checked by generate)."""
+    from .engine.checks import finite_number, positive_int
+    from .engine.generate import check_seed
+    from .engine.samplers import check_sampler
+    from .engine.style import check_alpha
+
+    check_sampler(args.sampler or ("ddim" if args.method == "elastic" else "ddpm"), args.steps, args.eta)
+    check_alpha(args.alpha)
+    finite_number(args.guidance_scale, "guidance_scale", minimum=0.0)
+    check_seed(args.seed)
+    positive_int(args.view_batch_size, "view_batch_size", optional=True)
+    for name in ("height", "width"):
+        positive_int(getattr(args, name), name, optional=True)
+
+
 def cmd_generate(args) -> None:
     import gvcf
 
     output = check_output_image(args.output)
+    check_generate_numbers(args)
     if args.method == "elastic":   # ElasticDiffusion: DDIM, no fusion, stride, Style Alignment or circular canvas
         ignored = [f"--{k}" for k, v in (("stride", args.stride), ("alpha", args.alpha), ("eta", args.eta),
                                         ("circular", args.circular)) if v]
@@ -125,8 +144,11 @@ def cmd_bench(args) -> int:
     from .eval import bench
     from .paper import runtime
 
+    from .engine.checks import positive_int
+
+    positive_int(args.ddpm_steps, "--ddpm-steps")   # these before the minute of benchmarking, not after
     if args.methods:
-        runtime.check_methods(args.methods)   # before the minute of benchmarking, not after
+        runtime.check_methods(args.methods)
     model, note = bench.bench_model(args.arch, args.device, args.dtype, args.compile)
     df = bench.run_bench(args.arch, compile=args.compile, steps=args.steps, height=args.height, width=args.width,
                          stride=args.stride, repeats=args.repeats, guidance_scale=args.guidance_scale, model=model,
@@ -188,8 +210,11 @@ def _parse_settings(base, pairs: list[str]) -> dict:
                 out[name] = tuple(int(v) for v in text.split(","))
             else:
                 out[name] = kind(text)
+                if kind is float and not math.isfinite(out[name]):   # a NaN learning rate trains to NaN weights
+                    raise ValueError(text)
         except ValueError:
-            raise ValueError(f"--set {name}: expected a {kind.__name__}, got {text!r}") from None
+            raise ValueError(f"--set {name}: expected a {'finite ' if kind is float else ''}{kind.__name__}, "
+                             f"got {text!r}") from None
     return out
 
 

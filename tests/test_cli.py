@@ -76,3 +76,42 @@ def test_bench_cli_options():
     assert (args.arch, args.dtype, args.compile, args.methods, args.ddpm_steps, args.repeats) == \
         ("sd2", "bfloat16", True, "md,sync", 20, 2)
     assert cli.add_bench_arguments(argparse.ArgumentParser()).parse_args([]).arch == "tiny64"
+
+
+@pytest.mark.parametrize("flags,name", [(["--alpha", "nan"], "alpha"), (["--alpha", "1.5"], "alpha"),
+                                        (["--guidance-scale", "inf"], "guidance_scale"), (["--seed", "-1"], "seed"),
+                                        (["--steps", "0"], "steps"), (["--eta", "2", "--sampler", "ddim"], "eta"),
+                                        (["--view-batch-size", "0"], "view_batch_size"), (["--width", "-64"], "width"),
+                                        (["--eta", "0.5"], "eta")])   # eta with the default sampler, ddpm
+def test_generate_checks_its_numbers_before_loading_a_model(no_model, tmp_path, flags, name):
+    """Issue 27 probing: these were refused only after the model had loaded (minutes for Stable Diffusion 2)."""
+    with pytest.raises(SystemExit) as done:
+        cli.main(["generate", "--prompt", "a beach", "-o", str(tmp_path / "x.png"), *flags])
+    assert str(done.value.code).startswith("gvcf: error: ") and name in str(done.value.code)
+
+
+def _clean_exit(argv) -> str:
+    with pytest.raises(SystemExit) as done:
+        cli.main(argv)
+    assert isinstance(done.value.code, str) and done.value.code.startswith("gvcf: error: ")
+    return done.value.code
+
+
+def test_broken_folders_and_missing_paths_are_clean_errors_not_tracebacks(tmp_path):
+    """Issue 27 items 5 and 7: a broken model folder ended in an OSError traceback, model-card on a missing folder
+    in a FileNotFoundError, dataset evaluate on one in 'feats_a must be a 2-D array ... (0, 2048)'."""
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "model_index.json").write_text("{not json")
+    assert "model_index.json is not valid JSON" in _clean_exit(
+        ["generate", "--prompt", "a", "--model", str(broken), "-o", str(tmp_path / "x.png")])
+    assert "model_dir /no/such: no such folder" in _clean_exit(["model-card", "--model-dir", "/no/such",
+                                                               "--render-only"])
+    assert "generated /no/such: no such folder" in _clean_exit(["dataset", "evaluate", "--generated", "/no/such",
+                                                               "--reference", str(tmp_path)])
+
+
+def test_a_non_finite_training_setting_and_bench_steps_are_refused_first(no_model, tmp_path):
+    assert "--set unet_lr: expected a finite float, got 'nan'" in _clean_exit(
+        ["train-embedded", "--out", str(tmp_path / "t"), "--set", "unet_lr=nan"])
+    assert "--ddpm-steps" in _clean_exit(["bench", "--ddpm-steps", "0"])
