@@ -569,6 +569,11 @@ def main(argv=None) -> int:
             print(f"gvcf.book: {err}", file=sys.stderr)
             return 1
         stems = [_stem(s) for s in args.notebooks] or list(declared) or list(CHAPTERS)
+        unknown = [s for s in stems if declared and s not in declared]
+        if unknown:   # a misspelt stem printed the defaults of a chapter that does not exist
+            print(f"gvcf.book: no such notebook(s) in {NOTEBOOKS_DIR.name}: {unknown}; available: {list(declared)}",
+                  file=sys.stderr)
+            return 1
         print(json.dumps({s: merge_params(data, s, profile_name(args.profile), declared.get(s))
                           for s in stems}, indent=1))
         return 0

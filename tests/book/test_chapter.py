@@ -68,3 +68,12 @@ def test_stride_sets_name_strides_in_pixels_before_making_a_set(strides):
 def test_chapter_refuses_a_bad_sync_weight_by_name_before_loading_a_model(weight):
     with pytest.raises(ValueError, match="sync_weight"):
         B.chapter(sync_weight=weight, model="/no/such/model")
+
+
+def test_book_params_of_a_misspelt_chapter_is_an_error_not_defaults(capsys):
+    """Issue 27 probing: `python -m gvcf.book params --profile book nosuch` printed defaults for 'nosuch', exit 0."""
+    from gvcf.book import runner
+
+    assert runner.main(["params", "--profile", "book", "02_guided_fusin"]) == 1
+    assert "no such notebook(s) in notebooks: ['02_guided_fusin']" in capsys.readouterr().err
+    assert runner.main(["params", "--profile", "book", "02_guided_fusion"]) == 0
