@@ -20,7 +20,7 @@ import json
 import re
 from pathlib import Path
 
-from ..paper.claims import VERDICTS, counts_text
+from ..paper.claims import VERDICTS, counts_text, effect_record
 
 HIDE_INPUT = "hide-input"
 REMOVE_CELL = "remove-cell"
@@ -186,7 +186,7 @@ def count_verdicts(nb) -> dict[str, int]:
 
 def tally(chapters: dict[str, object], profile: str) -> dict:
     """{"profile", <each verdict>: n, "total", "chapters": {stem: counts}, "claims": [{"chapter", "claim",
-    "verdict", "detail"}]} over chapters {stem: an executed notebook (a path or a NotebookNode)}."""
+    "verdict", "detail", "effect": gvcf.paper.claims.effect_record or None}]} over chapters {stem: an executed notebook (a path or a NotebookNode)}."""
     import nbformat
 
     per, rows = {}, []
@@ -195,7 +195,7 @@ def tally(chapters: dict[str, object], profile: str) -> dict:
             nb = nbformat.read(str(nb), as_version=4)
         lines = claim_lines(nb)
         per[stem] = {v: sum(line["verdict"] == v for line in lines) for v in VERDICTS}
-        rows += [{"chapter": stem, **line} for line in lines]
+        rows += [{"chapter": stem, **line, "effect": effect_record(line["claim"], line["detail"])} for line in lines]
     out = {"profile": profile, **{v: sum(c[v] for c in per.values()) for v in VERDICTS}}
     out["total"] = sum(out[v] for v in VERDICTS)
     out["chapters"] = per

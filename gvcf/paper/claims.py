@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -386,3 +387,26 @@ def claims_text(sources, results: Results, title: str | None = None, **kw) -> st
         (f" ({next(c.comparison for c in checked if c.comparison).confidence:.0%} bootstrap intervals over n = {', '.join(map(str, ns))} "
          f"{results.unit}, resampled together across methods)." if ns else ".")
     return head + "\n\n" + "\n".join(c.markdown() for c in checked)
+
+
+# ============================================================================ a claim line's numbers, for the tally
+
+_NUMBER = r"[-+0-9.eE]+"
+DETAIL_EFFECT = re.compile(rf"this run: (?P<name>[a-z ]+?) (?P<estimate>{_NUMBER}) \[(?P<low>{_NUMBER}), "
+                           rf"(?P<high>{_NUMBER})\] \((?P<confidence>\d+)% [^)]*? CI, n = (?P<n>\d+) (?P<unit>[^)]+)\)")
+
+
+def effect_record(text: str, detail: str) -> dict | None:
+    """The numbers of a claim line (Checked.detail, in shown units) with what they measure: {"kind", "metric",
+    "direction", "estimate", "low", "high", "confidence", "n", "unit", "null" (the effect's zero in shown units: 0, or
+    the threshold of a ratio or level), "log" (a ratio: compare on the log scale), "margin" (expect within, on the
+    compared scale)}; None for a claim not checked or a text that is no claim of CLAIMS_FILE."""
+    m = DETAIL_EFFECT.search(detail or "")
+    claim = next((c for c in all_claims() if c.text == text), None)
+    if m is None or claim is None:
+        return None
+    kind = KINDS[claim.kind]
+    return {"kind": claim.kind, "metric": claim.metric, "direction": claim.direction,
+            **{k: float(m[k]) for k in ("estimate", "low", "high")}, "confidence": int(m["confidence"]) / 100,
+            "n": int(m["n"]), "unit": m["unit"], "null": kind.show(0.0, claim), "log": claim.kind == "ratio",
+            "margin": kind.margin(claim)}
