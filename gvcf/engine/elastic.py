@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from .checks import finite_number, is_int, positive_int
 from .generate import (DEFAULT_GUIDANCE, OUTPUT_TYPES, GenerationResult, _as_image, _resolve_model, check_seed,
-                       derive_seed)
+                       derive_seed, require_finite)
 from .models import PromptEmbeds, auto_view_batch
 from .samplers import DEFAULT_STEPS, make_sampler
 from .views import ViewLayout, canvas
@@ -517,10 +517,10 @@ def generate_elastic(model, prompt: str, height: int | None = None, width: int |
                 ref = sampler.step(uncond + scale * _nearest(direction, size), i, reduced).pred_original
                 ref = _nearest(ref, x.shape[-2:])
                 x_next = x_next + 2 * weight * (ref - step.pred_original) / step.pred_original.numel()
-            x = x_next
+            x = require_finite(x_next, "ElasticDiffusion's step", i, sampler.timesteps)
             if callback is not None:
                 callback(i, t, x)
-        image = None if output_type == "latent" else model.decode(x)
+        image = None if output_type == "latent" else require_finite(model.decode(x), "the decoded image")
     seconds = time.perf_counter() - t0
     layout = ViewLayout.create(H, W, (patches[0].bottom - patches[0].top, patches[0].right - patches[0].left),
                                (min(window, H), min(window, W)))

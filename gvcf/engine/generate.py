@@ -93,6 +93,17 @@ def _finite_tensor(value, name: str) -> torch.Tensor | None:
     return value
 
 
+def require_finite(x: torch.Tensor, where: str, i: int | None = None, timesteps=None) -> torch.Tensor:
+    """x itself, or FloatingPointError saying at which denoising step (i of len(timesteps), timestep t) and in which
+    stage (where) values became NaN or inf: generation never returns a black image from non-finite latents."""
+    if torch.isfinite(x).all():
+        return x
+    bad = int((~torch.isfinite(x)).sum())
+    at = "" if i is None else f" at denoising step {i + 1} of {len(timesteps)} (timestep {int(timesteps[i])})"
+    raise FloatingPointError(f"generation stopped: {bad} non-finite value(s) (NaN or inf){at} in {where}; an extreme "
+                             "guidance_scale, input latents or model weights overflow float arithmetic")
+
+
 def _resolve_model(model) -> Model:
     if isinstance(model, Model):
         return model
@@ -239,6 +250,7 @@ def generate_batch(
                     views = [view_hook(v, i, t, ctx).detach() for v, ctx in zip(views, contexts)]
             views = views[0] if k == 1 else torch.cat(views)
             eps = model.predict_noise(sampler_.scale_input(views, i), t, text, guidance_scale, view_batch_size)
+            require_finite(eps, "the UNet's guided noise prediction", i, sampler_.timesteps)
             step = sampler_.step(eps, i, views, history)
             history = step.pred_original if sampler_.multistep else None
             for j, gen in enumerate(gens):
@@ -247,8 +259,11 @@ def generate_batch(
                 if step.std is not None:  # per-view z^{(i)} of canvas j, in a fixed order independent of batching
                     noise = step.std * _to_device(torch.randn((n_views, *views.shape[1:]), generator=gen), device,
                                                   views.dtype)
-                xs[j] = fuse(step.mean[rows], noise, plan, method.correct_variance)
-        images = [None if output_type == "latent" else model.decode(x, circular=circular, tile=decode_tile) for x in xs]
+                xs[j] = require_finite(fuse(step.mean[rows], noise, plan, method.correct_variance),
+                                       f"canvas {j}'s fused step (sampler and fusion)", i, sampler_.timesteps)
+        images = [None if output_type == "latent" else
+                  require_finite(model.decode(x, circular=circular, tile=decode_tile), f"canvas {j}'s decoded image")
+                  for j, x in enumerate(xs)]
     seconds = (time.perf_counter() - t0) / k
     results = []
     for x, image, prompt, seed in zip(xs, images, prompts, seeds):
@@ -289,10 +304,12 @@ def generate_views(model, prompt: str, seeds, sampler: str = "ddpm", steps: int 
         with torch.no_grad():
             for i, t in enumerate(sampler_.timesteps):
                 eps = model.predict_noise(sampler_.scale_input(x, i), t, text, guidance_scale)
+                require_finite(eps, "the UNet's guided noise prediction", i, sampler_.timesteps)
                 step = sampler_.step(eps, i, x, history)
                 history = step.pred_original if sampler_.multistep else None
                 x = step.mean if step.std is None else step.mean + step.std * draw()
-            images = torch.cat([model.decode(x[k:k + 1]) for k in range(len(x))])
+                require_finite(x, "the sampler's step", i, sampler_.timesteps)
+            images = require_finite(torch.cat([model.decode(x[k:k + 1]) for k in range(len(x))]), "a decoded view")
         out.append((images.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8))
     return np.concatenate(out)
 

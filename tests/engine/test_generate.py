@@ -188,3 +188,48 @@ def test_generate_views_equals_single_view_generate_at_any_batch_size(tiny_pipe)
                            output_type="np", progress=False, **kw).image
     assert abs((single * 255).round().astype(int) - all_at_once[1].astype(int)).max() <= 1
     assert abs(all_at_once[0].astype(int) - all_at_once[1].astype(int)).max() > 10
+
+
+class NaNFromCall(torch.nn.Module):
+    """The real UNet, except that from its call number `first` on its output is NaN (a model that blows up)."""
+
+    def __init__(self, unet, first):
+        super().__init__()
+        self.config, self.inner, self.first, self.calls = unet.config, unet, first, 0
+
+    device = property(lambda self: self.inner.device)
+    dtype = property(lambda self: self.inner.dtype)
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        out = self.inner(*args, **kwargs)
+        if self.calls >= self.first:
+            out.sample[:] = float("nan")
+        return out
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_a_unet_that_turns_nan_stops_generation_at_its_step(tiny_pipe, sampler):
+    model = Model.from_pipeline(tiny_pipe)
+    model.unet = counter = NaNFromCall(tiny_pipe.unet, first=10**9)
+    run(model, sampler=sampler, output_type="latent")
+    per_step = counter.calls // 6
+    model.unet = NaNFromCall(tiny_pipe.unet, first=2 * per_step + 1)   # the first call of step 3
+    with pytest.raises(FloatingPointError, match=r"step 3 of 6 \(timestep \d+\).*UNet"):
+        run(model, sampler=sampler, output_type="pil")
+
+
+@pytest.mark.parametrize("kw", [dict(guidance_scale=3e38), dict(guidance_scale=3e38, sampler="euler_churn"),
+                                dict(latents=torch.full((1, 4, 8, 24), 1e30))])
+def test_overflow_is_an_error_never_a_black_image(tiny_pipe, kw):
+    with pytest.raises(FloatingPointError, match=r"denoising step \d of 6"):
+        run(tiny_pipe, output_type="pil", **kw)
+
+
+def test_generate_views_and_elastic_stop_on_non_finite_steps(tiny_pipe):
+    model = Model.from_pipeline(tiny_pipe)
+    model.unet = NaNFromCall(tiny_pipe.unet, first=2)
+    with pytest.raises(FloatingPointError, match=r"step 2 of 4"):
+        gvcf.engine.generate.generate_views(model, "a beach", [0], sampler="ddim", steps=4)
+    with pytest.raises(FloatingPointError, match=r"step 1 of 4"):
+        gvcf.generate_elastic(model, "a beach", height=16, width=48, steps=4, progress=False)
