@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -102,6 +103,31 @@ def require_finite(x: torch.Tensor, where: str, i: int | None = None, timesteps=
     at = "" if i is None else f" at denoising step {i + 1} of {len(timesteps)} (timestep {int(timesteps[i])})"
     raise FloatingPointError(f"generation stopped: {bad} non-finite value(s) (NaN or inf){at} in {where}; an extreme "
                              "guidance_scale, input latents or model weights overflow float arithmetic")
+
+
+# The loop's float tensors per canvas: x_t, and per view its latents, guided eps, the step's mean and its noise
+VIEW_COPIES = 4
+INDEX_BYTES = torch.empty((), dtype=torch.int64).element_size()   # the fusion plan's per-pixel view index
+
+
+def device_memory(device) -> int:
+    """Bytes of memory on the device: the GPU's total, or the machine's physical memory for the CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[1]
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits_memory(layout: ViewLayout, n_canvases: int, channels: int, dtype, device, height, width) -> None:
+    """ValueError naming height and width (the caller's pixels) when the denoising loop's latents alone would
+    exceed the device's memory: refused before anything is allocated, not after minutes of swapping."""
+    view_pixels = len(layout) * layout.window[0] * layout.window[1]
+    per_canvas = (torch.empty((), dtype=dtype).element_size() * channels
+                  * (layout.height * layout.width + VIEW_COPIES * view_pixels) + INDEX_BYTES * view_pixels)
+    need, have = n_canvases * per_canvas, device_memory(device)
+    if need > have:
+        raise ValueError(f"height={height}, width={width}: {n_canvases} canvas(es) of {len(layout)} views need about "
+                         f"{need / 2**30:.3g} GiB of latents, more than the {have / 2**30:.3g} GiB of {device}")
 
 
 def _resolve_model(model) -> Model:
@@ -209,6 +235,7 @@ def generate_batch(
     steps = check_sampler(sampler, steps, eta, model.scheduler_config.get("num_train_timesteps"))
     geometry = canvas(model, height, width, stride, circular)
     layout, f, k = geometry.layout, model.vae_scale_factor, len(seeds)
+    check_fits_memory(layout, k, model.latent_channels, model.dtype, model.device, height, width)
     shape = (1, model.latent_channels, layout.height, layout.width)
     latents = _per_canvas(latents, shape, k, "latents", shared=False)
     reference_noise = _per_canvas(reference_noise, (1, shape[1], *layout.window), k, "reference_noise", shared=True)

@@ -233,3 +233,17 @@ def test_generate_views_and_elastic_stop_on_non_finite_steps(tiny_pipe):
         gvcf.engine.generate.generate_views(model, "a beach", [0], sampler="ddim", steps=4)
     with pytest.raises(FloatingPointError, match=r"step 1 of 4"):
         gvcf.generate_elastic(model, "a beach", height=16, width=48, steps=4, progress=False)
+
+
+def test_a_canvas_beyond_the_devices_memory_is_refused_by_its_size_before_the_unet(tiny_pipe, monkeypatch):
+    from gvcf.engine import generate as G
+
+    model = Model.from_pipeline(tiny_pipe)
+    model.unet = Refusing(tiny_pipe.unet)
+    # 5 views of 8x8 latents (stride 4), 4 channels, float32: (8*24 + 4*5*64) * 4 * 4 + 8 * 5*64 = 26,112 bytes
+    monkeypatch.setattr(G, "device_memory", lambda device: 26_111)
+    with pytest.raises(ValueError, match=r"height=16, width=48: 1 canvas\(es\) of 5 views"):
+        run(model)
+    monkeypatch.setattr(G, "device_memory", lambda device: 26_112)
+    with pytest.raises(AssertionError, match="UNet ran"):   # it fits: denoising starts
+        run(model)
