@@ -112,3 +112,21 @@ def forest_plot(tally: dict):
     handles.append(Line2D([], [], color=UNCHECKED_COLOUR, lw=0, label="not checked (no bar)"))
     fig.legend(handles=handles, fontsize=7.5, loc="outside lower center", ncols=len(handles), frameon=False)
     return fig
+
+
+FOREST_DPI = 110            # ~1200 px wide: legible at the book's width, labels at 7 pt
+
+
+def forest_png(tally: dict, dpi: int = FOREST_DPI) -> bytes:
+    """The forest plot of a tally as PNG bytes (the runner writes them to book/figures/claims_forest.png)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig = forest_plot(tally)
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        return buf.getvalue()
+    finally:
+        plt.close(fig)

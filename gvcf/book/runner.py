@@ -60,6 +60,7 @@ PARTIAL_SUFFIX = ".partial.ipynb"
 TALLY_PROFILE = "book"                       # only the published book's run writes the tally (as chapter 1's figure)
 TALLY_PATH = Path("book") / "tally.json"
 CLAIMS_TABLE_PATH = Path("book") / "claims.md"   # the whole book's claims, included by the intro page
+CLAIMS_FOREST_PATH = Path("book") / "figures" / "claims_forest.png"   # the same claims as a forest plot (intro)
 
 
 # ----------------------------------------------------------------------------- profiles and parameters
@@ -355,8 +356,8 @@ def _present(notebook: Path, stem: str, profile: str, params: dict) -> None:
 
 def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -> dict | None:
     """Count the claim verdicts of the executed chapters in `out` made under `profile` (their records say so),
-    print the tally, and under the profile named `book` write it to book/tally.json and the intro's table of every
-    claim to book/claims.md (each atomically). Returns it, or
+    print the tally, and under the profile named `book` write it to book/tally.json, the intro's table of every
+    claim to book/claims.md and its forest plot to book/figures/claims_forest.png (each atomically). Returns it, or
     None when no chapter of this profile is there."""
 
     chapters, other = {}, []
@@ -388,7 +389,12 @@ def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, (json.dumps(tally, indent=1, ensure_ascii=False) + "\n").encode())
         write_atomic(table, render.claims_table(tally).encode())
-        print(f"[gvcf.book] claim tally -> {path}, {table}", file=sys.stderr)
+        from .forest import forest_png
+
+        plot = Path(root) / CLAIMS_FOREST_PATH
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(plot, forest_png(tally))
+        print(f"[gvcf.book] claim tally -> {path}, {table}, {plot}", file=sys.stderr)
     return tally
 
 

@@ -234,9 +234,12 @@ def test_run_prepares_the_pages_and_writes_the_tally_under_book_only(tmp_path, m
                      "02_guided_fusion": {"holds": 2, "reversed": 1, "inconclusive": 0, "not checked": 1}}}
     err = capsys.readouterr().err
     assert "claims (profile book): 3 hold, 1 reversed, 0 inconclusive, 2 not checked, of 6 in 2 chapter(s)" in err
-    assert f"claim tally -> {root / 'book' / 'tally.json'}, {root / 'book' / 'claims.md'}" in err
+    forest = root / "book" / "figures" / "claims_forest.png"
+    assert f"claim tally -> {root / 'book' / 'tally.json'}, {root / 'book' / 'claims.md'}, {forest}" in err
     assert (root / "book" / "claims.md").read_text() == render.claims_table(tally)
-    assert sorted(p.name for p in (root / "book").iterdir()) == ["chapters", "claims.md", "profiles", "tally.json"]
+    assert sorted(p.name for p in (root / "book").iterdir()) == ["chapters", "claims.md", "figures", "profiles",
+                                                                  "tally.json"]
+    assert forest.read_bytes().startswith(b"\x89PNG") and [p.name for p in forest.parent.iterdir()] == [forest.name]
 
     out = root / "book" / "chapters"
     nb = nbformat.read(out / "02_guided_fusion.ipynb", as_version=4)
