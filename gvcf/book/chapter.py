@@ -6,7 +6,7 @@ import math
 
 from ..engine.checks import is_number, positive_int
 from ..paper.constants import PAPER_PROMPTS
-from ..paper.experiments import Setup, setup
+from ..paper.chapter_setup import Setup, setup
 
 
 def _decode(value, name: str):
@@ -42,7 +42,7 @@ def resolve_prompts(prompts=None, default=PAPER_PROMPTS, first: int | None = Non
 
 
 # the range of each list parameter's values, checked when the chapter reads it (before any image set is made):
-# name -> (lowest, highest or None, unit). strides are pixels (whether one fits the model's view: gvcf.paper.experiments.stride_sets)
+# name -> (lowest, highest or None, unit). strides are pixels (whether one fits the model's view: gvcf.paper.chapter_tables.stride_sets)
 NUMBER_RANGES = {"alphas": (0.0, 1.0, "Style Alignment strength"), "strides": (1, None, "px")}
 
 
@@ -75,7 +75,7 @@ def chapter(*, prompts=None, n_prompts: int | None = None, default_prompts: int 
             profile: str = "", **settings) -> tuple[Setup, list[str]]:
     """Set a chapter up: its Setup (model loaded once per kernel, image sets under results_dir) and its prompts
     (the first n_prompts of the paper's first `default_prompts` prompts unless prompts are given). `settings` are
-    gvcf.paper.experiments.setup's (model, device, results_dir, dataset_dir, seed, steps, ddim_steps, ddpm_steps,
+    gvcf.paper.chapter_setup.setup's (model, device, results_dir, dataset_dir, seed, steps, ddim_steps, ddpm_steps,
     width_views, stride, sync_weight). Prints one line saying what runs."""
     positive_int(n_per_prompt, "n_per_prompt")
     S = setup(**settings)

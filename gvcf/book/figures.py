@@ -70,7 +70,7 @@ OVERVIEW_LABELS = {"MD": "MultiDiffusion (MD)", "Sync": "SyncDiffusion (Sync)", 
 @stage("plotting")
 def overview(sets: dict, prompts, n_per_prompt: int) -> list:
     """Fig. 1: every method from the same initial noise, one figure per panorama (prompt, k)."""
-    from ..paper.experiments import images
+    from ..paper.image_sets import images
     from ..paper.methods import method
 
     panos = {name: images(cfg) for name, cfg in sets.items()}
@@ -98,7 +98,7 @@ def save_readme_figure(fig, profile: str, target: str = "../book/figures/overvie
     """The README's picture, written by the published book's run (profile `book`) only."""
     if profile != "book":
         return
-    from ..paper.experiments import resolve_path
+    from ..paper.chapter_setup import resolve_path
 
     path = resolve_path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,7 @@ def view_shares(S):
     """How MD and GF split the canvas: each view's share w_i / sum_j w_j along the canvas' middle row."""
     import matplotlib.pyplot as plt
 
-    from ..paper.experiments import guided_profile
+    from ..paper.fusion_measurements import guided_profile
 
     layout = S.layout()
     fig, axes = plt.subplots(2, 1, figsize=(11, 4.2), sharex=True)
@@ -134,7 +134,7 @@ def view_shares(S):
 def over_strides(S, sets: dict, prompt: str):
     """Fig. 4: one panorama of `prompt` with MD and GF at each stride (the same initial noise), view edges marked."""
     from ..paper.constants import PAPER_VIEW
-    from ..paper.experiments import image_of
+    from ..paper.image_sets import image_of
     from ..paper.tables import fraction_label
 
     rows, labels, seams = [], [], []
@@ -158,7 +158,7 @@ def seam_crops(S, pair: dict, prompt: str, stride: int):
     import matplotlib.pyplot as plt
 
     from ..eval import metrics
-    from ..paper.experiments import image_of
+    from ..paper.image_sets import image_of
 
     seams = S.seams(stride)
     middle = len(seams) // 2
@@ -186,7 +186,7 @@ def seam_crops(S, pair: dict, prompt: str, stride: int):
 @stage("plotting")
 def first_panoramas(sets: dict, title: str):
     """The first panorama of each image set, one labelled row each (label -> set)."""
-    from ..paper.experiments import images
+    from ..paper.image_sets import images
 
     return _show(show_panoramas([images(cfg, limit=1)[0] for cfg in sets.values()], list(sets), title=title))
 
@@ -199,7 +199,7 @@ def noise_variance(V: pd.DataFrame, S):
     """The fused DDPM noise's variance in the overlaps against sigma_t^2 (Eq. 11-14), per fusion."""
     import matplotlib.pyplot as plt
 
-    from ..paper.experiments import expected_md_ratio
+    from ..paper.fusion_measurements import expected_md_ratio
 
     half = expected_md_ratio(S.layout())
     shown = V[V["sigma2"] > 1e-6 * V["sigma2"].max()]   # the last steps' sigma_t^2 (~1e-20) would squash the axes
@@ -251,7 +251,7 @@ CALIBRATION_LABELS = {"alpha": "Style Alignment strength alpha", "sync_weight": 
 
 @stage("plotting")
 def calibration(calibrations: dict):
-    """SSIM to MD against each knob (gvcf.paper.experiments.calibrate), the paper's SSIM and the calibrated value."""
+    """SSIM to MD against each knob (gvcf.paper.calibration.calibrate), the paper's SSIM and the calibrated value."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(calibrations), figsize=(5 * len(calibrations), 3.6), squeeze=False)
@@ -276,7 +276,7 @@ def left_halves(sets: dict, alphas, prompt: str):
     """Fig. 6: the left half of the first panorama of each (method, alpha) set, alphas down, methods across."""
     import matplotlib.pyplot as plt
 
-    from ..paper.experiments import images
+    from ..paper.image_sets import images
 
     methods = list(dict.fromkeys(f for f, _ in sets))
     fig, axes = plt.subplots(len(alphas), len(methods), figsize=(11, 1.9 * len(alphas) + 0.6), squeeze=False)

@@ -186,7 +186,7 @@ def run_hash(source: Path, params: dict, kernel: str) -> str:
     """Hash of everything a chapter's output depends on: the source notebook's bytes, the (unresolved) parameters,
     the kernel name, the gvcf package's code, and the model (the bundled model by a hash of its weights), so a
     retrained model or a changed package reruns the chapter (its cached images are reused where still valid)."""
-    from ..paper.experiments import model_tag
+    from ..paper.chapter_setup import model_tag
 
     h = hashlib.sha256()
     h.update(source.read_bytes())

@@ -23,7 +23,7 @@ from .methods import METHOD_SAMPLER, NOT_REPRODUCED, RUNTIME_NAMES
 from .tables import _lookup, _num, _value, paper_table
 
 if TYPE_CHECKING:
-    from .experiments import Setup
+    from .chapter_setup import Setup
 
 METHODS = ("md", "gf", "vcf", "gvcf", "sync", "elastic")   # the keys of METHOD_SAMPLER, in `gvcf bench --help`'s order
 DEFAULT_DDPM_STEPS = 10        # `gvcf bench --methods`: DDPM steps run, reported scaled to the paper's 1000

@@ -244,8 +244,8 @@ def test_run_is_resumable(tmp_path, monkeypatch):
     assert [r["status"] for r in book.run("book", root=root)] == ["skipped", "ran"]
     assert [r["status"] for r in book.run("book", ["01_overview"], root=root, force=True)] == ["ran"]
     # a retrained bundled model (another weights hash) reruns every chapter
-    import gvcf.paper.experiments
-    monkeypatch.setattr(gvcf.paper.experiments, "model_tag", lambda name: f"{name}@retrained")
+    import gvcf.paper.chapter_setup
+    monkeypatch.setattr(gvcf.paper.chapter_setup, "model_tag", lambda name: f"{name}@retrained")
     assert [r["status"] for r in book.run("book", root=root)] == ["ran", "ran"]
     assert [r["status"] for r in book.run("book", root=root)] == ["skipped", "skipped"]
     # a failing chapter is reported at the end; the last good output and its record stay
