@@ -19,7 +19,8 @@ Output is written to ``<stem>.partial.ipynb`` and renamed when the notebook has 
 The executed copy is then prepared for the page (gvcf.book.render): code cells folded (``hide-input``), the
 parameters cells left off (``remove-cell``) and a table of the build's settings put in their place. At the end the
 claim verdicts of the executed chapters are counted and printed; under the profile ``book`` they are also written to
-``book/tally.json``, and every claim line to the table the intro page includes (``book/claims.md``). ``check`` reports a chapter page whose code is shown unfolded or that lacks the settings table.
+``book/tally.json``, and every claim line to the table the intro page includes (``book/claims.md``). ``check``
+(gvcf.book.html_check) reports a chapter page whose code is shown unfolded or that lacks the settings table.
 """
 from __future__ import annotations
 
@@ -30,30 +31,18 @@ import json
 import os
 import sys
 import time
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from ..engine.stages import STAGE_LOG_ENV, STAGES, read_log
 from . import render
-from .render import SETTINGS_CLASS   # the settings table's <div> class, which check looks for
+from .html_check import BUILD_DIR, check_html   # `check` (and book.check_html for callers of this module)
+from .toc import CHAPTERS, TABLE_CHAPTERS  # noqa: F401  (TABLE_CHAPTERS: re-exported, as before the split)
 
-CHAPTERS = (
-    "01_overview",
-    "02_guided_fusion",
-    "03_variance_corrected_fusion",
-    "04_style_alignment",
-    "05_syncdiffusion",
-    "06_runtime",
-)
-# chapters whose page must show at least one table (paper Tables 1-4)
-TABLE_CHAPTERS = ("02_guided_fusion", "03_variance_corrected_fusion", "05_syncdiffusion", "06_runtime")
 # every chapter's `parameters` cell defines these (defaults = the smoke run)
 COMMON_PARAMETERS = ("model", "device", "prompts", "n_per_prompt", "steps", "seed", "results_dir", "profile")
 PROFILES_DIR = Path("book") / "profiles"
 NOTEBOOKS_DIR = Path("notebooks")
 CHAPTERS_DIR = Path("book") / "chapters"
-BUILD_DIR = Path("_build") / "html"
 RECORD_SUFFIX = ".run.json"
 STAGES_SUFFIX = ".stages.jsonl"             # the chapter kernel's stage log (gvcf.engine.stages), read after it ran
 PARTIAL_SUFFIX = ".partial.ipynb"
@@ -396,144 +385,6 @@ def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -
         write_atomic(plot, forest_png(tally))
         print(f"[gvcf.book] claim tally -> {path}, {table}, {plot}", file=sys.stderr)
     return tally
-
-
-# ----------------------------------------------------------------------------- checking the HTML
-
-# a chapter's code input (myst-nb: <div class="cell_input ...">) counts as folded inside a <details> (myst-nb 1.x's
-# hide-input) or inside a cell whose tag makes sphinx-togglebutton fold it
-CODE_INPUT_CLASS = "cell_input"
-FOLDING_CLASSES = ("tag_hide-input", "tag_hide-cell", "toggle-hidden")
-
-
-class _PageParser(HTMLParser):
-    """Collects <img src> and <script src> everywhere, and images and tables inside the page's main content, the
-    code inputs there shown unfolded, and the tables inside the build's settings (<div class="gvcf-settings">)."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.images: list[str] = []          # every img src on the page
-        self.scripts: list[str] = []         # every script src on the page (MathJax included)
-        self.content_images: list[str] = []  # img src inside <main> / the article
-        self.content_tables = 0
-        self.code_inputs = 0                 # code cell inputs inside the content
-        self.unfolded_inputs = 0             # ... of which not inside a toggle
-        self.settings_tables = 0             # tables inside the settings <div> (inside the content)
-        self._stack: list[tuple[str, dict]] = []   # (tag, {role: 1} for each role the element opens)
-        self._open = {"content": 0, "fold": 0, "settings": 0}   # how many open elements of each role
-
-    @staticmethod
-    def _is_content(tag: str, attrs: dict) -> bool:
-        classes = (attrs.get("class") or "").split()
-        return tag == "main" or attrs.get("role") == "main" or "bd-article" in classes
-
-    @property
-    def _depth(self) -> int:
-        return self._open["content"]
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "img":
-            src = a.get("src") or ""
-            self.images.append(src)
-            if self._depth:
-                self.content_images.append(src)
-            return  # void element
-        if tag == "script" and a.get("src"):
-            self.scripts.append(a["src"])
-        classes = (a.get("class") or "").split()
-        if tag == "table" and self._depth:
-            self.content_tables += 1
-            self.settings_tables += bool(self._open["settings"])
-        if self._depth and CODE_INPUT_CLASS in classes:
-            self.code_inputs += 1
-            self.unfolded_inputs += not self._open["fold"]
-        if tag in ("br", "hr", "meta", "link", "input", "source", "wbr", "area", "base", "col", "embed",
-                   "param", "track"):
-            return
-        roles = {"content": self._is_content(tag, a),
-                 "fold": tag == "details" or any(c in classes for c in FOLDING_CLASSES),
-                 "settings": bool(self._depth) and SETTINGS_CLASS in classes}
-        roles = {k: 1 for k, v in roles.items() if v}
-        self._stack.append((tag, roles))
-        for role in roles:
-            self._open[role] += 1
-
-    def handle_startendtag(self, tag, attrs):
-        if tag == "img":
-            self.handle_starttag(tag, attrs)
-
-    def handle_endtag(self, tag):
-        # pop to the matching open tag (tolerates unclosed <p>, <li>, ...)
-        for i in range(len(self._stack) - 1, -1, -1):
-            if self._stack[i][0] == tag:
-                for _, roles in self._stack[i:]:
-                    for role in roles:
-                        self._open[role] -= 1
-                del self._stack[i:]
-                break
-
-
-def _asset_problem(page: Path, src: str, build: Path, kind: str = "image") -> str | None:
-    """Why `src` (an image or script) on `page` does not resolve to a file in the build, or None."""
-    if src.startswith("data:"):
-        return None
-    if not src:
-        return f"{page.relative_to(build)}: {kind} without src"
-    parts = urlsplit(src)
-    if parts.scheme or parts.netloc:
-        return f"{page.relative_to(build)}: {kind} {src!r} is remote (the book must be self-contained)"
-    path = unquote(parts.path)
-    target = (build / path.lstrip("/")) if path.startswith("/") else (page.parent / path)
-    if not target.is_file():
-        return f"{page.relative_to(build)}: {kind} {src!r} does not exist"
-    return None
-
-
-def _page_problems(page: Path, parser: _PageParser, build: Path) -> list[str]:
-    return [p for src in parser.images if (p := _asset_problem(page, src, build, "image"))] + \
-        [p for src in parser.scripts if (p := _asset_problem(page, src, build, "script"))]
-
-
-def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, table_chapters=TABLE_CHAPTERS,
-               pages=("book/intro", "book/method", "book/reproduce", "book/bibliography")) -> list[str]:
-    """Problems with a built book: missing chapter pages, images or scripts that are remote or do not resolve
-    (MathJax must be the local copy: readers may be offline), chapters without a figure, chapters in
-    table_chapters without a table (besides the settings table), chapters showing code cells unfolded (not inside
-    a toggle) and chapters without the table of the build's settings. Other pages that exist are checked for
-    images and scripts too. An empty list means the book looks complete."""
-    build = Path(build_dir)
-    if not build.is_dir():
-        return [f"{build}: no build directory (run `jupyter-book build .`)"]
-    problems = []
-    if not (build / "index.html").exists():
-        problems.append(f"{build / 'index.html'}: missing")
-    for stem in chapters:
-        page = build / "book" / "chapters" / f"{stem}.html"
-        if not page.exists():
-            problems.append(f"chapter {stem}: page {page} is missing")
-            continue
-        parser = _PageParser()
-        parser.feed(page.read_text(encoding="utf-8", errors="replace"))
-        problems += _page_problems(page, parser, build)
-        if not any(src for src in parser.content_images):
-            problems.append(f"chapter {stem}: no figure (<img>) on {page.relative_to(build)}")
-        if stem in table_chapters and parser.content_tables - parser.settings_tables == 0:
-            problems.append(f"chapter {stem}: no <table> on {page.relative_to(build)}")
-        if parser.unfolded_inputs:
-            problems.append(f"chapter {stem}: {parser.unfolded_inputs} of {parser.code_inputs} code cell(s) shown "
-                            f"unfolded on {page.relative_to(build)} (the runner tags them hide-input: rerun "
-                            f"`python -m gvcf.book run`)")
-        if not parser.settings_tables:
-            problems.append(f"chapter {stem}: no table of the build's settings (<div class=\"{SETTINGS_CLASS}\"> "
-                            f"with a <table>) on {page.relative_to(build)}")
-    for name in pages:
-        page = build / f"{name}.html"
-        if page.exists():
-            parser = _PageParser()
-            parser.feed(page.read_text(encoding="utf-8", errors="replace"))
-            problems += _page_problems(page, parser, build)
-    return problems
 
 
 # ----------------------------------------------------------------------------- CLI
