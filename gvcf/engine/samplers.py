@@ -12,18 +12,13 @@ mixing across views corrupted diffusers' panoramas, diffusers #3494), and only x
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from .archs import SD2_SCHEDULER
 from .checks import finite_number, positive_int
-
-# the paper's DDIM-50 and DDPM-1000: DDPM's default is the whole chain of Stable Diffusion 2's schedule
-DEFAULT_STEPS = {"ddim": 50, "ddpm": SD2_SCHEDULER["num_train_timesteps"], "euler_ancestral": 50,
-                 "dpmpp_2m": 25, "dpmpp_2m_sde": 25,   # DPM-Solver++: diffusers' usual 20-25 steps
-                 "euler_churn": 50}
-
 
 @dataclass(frozen=True)
 class SplitStep:
@@ -323,12 +318,37 @@ class EulerChurnSampler:
         return SplitStep(mean, torch.as_tensor(std).to(sample.dtype), x0)
 
 
-SAMPLERS = {   # name -> constructor(scheduler_config, steps, device=...)
-    "ddim": DDIMSampler, "ddpm": DDPMSampler, "euler_ancestral": EulerAncestralSampler,
-    "dpmpp_2m": functools.partial(DPMSolverSampler, algorithm="dpmsolver++"),
-    "dpmpp_2m_sde": functools.partial(DPMSolverSampler, algorithm="sde-dpmsolver++"),
-    "euler_churn": EulerChurnSampler,
+@dataclass(frozen=True)
+class SamplerRecord:
+    """Everything the package knows about one sampler, in one place (its row of SAMPLER_RECORDS)."""
+
+    make: Callable          # constructor(scheduler_config, steps, device=...)
+    label: str              # its name in the chapters' tables
+    default_steps: int      # steps=None: the paper's DDIM-50 and DDPM-1000; the others at their authors' usual counts
+    budget: str             # the chapters' step budget it runs: "ddim_steps" (tens of steps) or "ddpm_steps" (the chain)
+    stochastic: bool        # draws noise at its steps (DDIM: only with eta > 0), so Variance-Corrected Fusion applies
+    multistep: bool         # keeps a per-view history (the previous x_0 prediction)
+
+
+SAMPLER_RECORDS = {
+    "ddim": SamplerRecord(DDIMSampler, "DDIM", 50, "ddim_steps", stochastic=False, multistep=False),
+    # DDPM's default is the whole chain of Stable Diffusion 2's schedule
+    "ddpm": SamplerRecord(DDPMSampler, "DDPM", SD2_SCHEDULER["num_train_timesteps"], "ddpm_steps",
+                          stochastic=True, multistep=False),
+    # an ancestral sampler of tens of steps (k-diffusion, diffusers): DDIM's budget in the chapters as in the engine
+    "euler_ancestral": SamplerRecord(EulerAncestralSampler, "Euler a", 50, "ddim_steps", stochastic=True,
+                                     multistep=False),
+    # DPM-Solver++: second order, diffusers' usual 20-25 steps
+    "dpmpp_2m": SamplerRecord(functools.partial(DPMSolverSampler, algorithm="dpmsolver++"), "DPM++ 2M", 25,
+                              "ddim_steps", stochastic=False, multistep=True),
+    "dpmpp_2m_sde": SamplerRecord(functools.partial(DPMSolverSampler, algorithm="sde-dpmsolver++"), "DPM++ 2M SDE",
+                                  25, "ddim_steps", stochastic=True, multistep=True),
+    # EDM's stochastic sampler: tens of steps
+    "euler_churn": SamplerRecord(EulerChurnSampler, "Euler churn", 50, "ddim_steps", stochastic=True,
+                                 multistep=False),
 }
+SAMPLERS = {name: r.make for name, r in SAMPLER_RECORDS.items()}   # name -> constructor(scheduler_config, steps, ...)
+DEFAULT_STEPS = {name: r.default_steps for name, r in SAMPLER_RECORDS.items()}
 
 
 def check_sampler(name: str, steps: int | None, eta: float = 0.0, num_train_timesteps: int | None = None) -> int:

@@ -25,15 +25,16 @@ import numpy as np
 from ..engine.checks import finite_number, positive_int
 from ..engine.generate import check_seed
 from ..engine.models import resolve_device
+from ..engine.samplers import SAMPLER_RECORDS
 from ..engine.views import DEFAULT_WIDTH_VIEWS, ViewLayout, canvas, stride_pixels
 from ..eval import datasets
 from ..eval.cache import config_key
 from ..eval.datasets import DatasetConfig
 from .constants import PAPER_VIEW, SYNC_WEIGHT
 from .methods import NOT_REPRODUCED, Method, method
-from .tables import ROOT, fraction_label
 from .image_sets import images
 from .metric_rows import metric_row
+from .tables import ROOT, fraction_label
 
 
 def resolve_path(path: str | os.PathLike) -> Path:
@@ -46,16 +47,13 @@ def resolve_path(path: str | os.PathLike) -> Path:
     return (base / p).resolve()
 
 
-STEP_BUDGETS = {   # a sampler -> the chapters' step count it runs (DDIM's few, or DDPM's many)
-    "ddim": "ddim_steps", "dpmpp_2m": "ddim_steps", "dpmpp_2m_sde": "ddim_steps",   # DPM-Solver++: second order
-    "euler_churn": "ddim_steps",   # EDM's stochastic sampler: tens of steps
-    "ddpm": "ddpm_steps", "euler_ancestral": "ddpm_steps",
-}
+# a sampler -> the chapters' step count it runs (DDIM's few, or DDPM's many): gvcf.engine.samplers' table
+STEP_BUDGETS = {name: r.budget for name, r in SAMPLER_RECORDS.items()}
 
 
 def steps_for(sampler: str, steps: int | None, ddim_steps: int, ddpm_steps: int) -> int:
     """Denoising steps for a sampler: `steps` for every sampler when set, else its budget in STEP_BUDGETS
-    (ddim_steps for DDIM and DPM-Solver++, ddpm_steps for DDPM and Euler ancestral)."""
+    (ddim_steps for DDIM, DPM-Solver++, Euler ancestral and churn; ddpm_steps for DDPM)."""
     if steps is not None:
         return positive_int(steps, "steps")
     if sampler not in STEP_BUDGETS:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..engine.fusion import FUSIONS
+from ..engine.samplers import SAMPLER_RECORDS
 from .constants import TABLE2_METHODS
 
 NOT_REPRODUCED = "not reproduced yet"
@@ -38,8 +39,7 @@ class Method:
         return SAMPLER_LABELS[self.sampler]
 
 
-SAMPLER_LABELS = {"ddim": "DDIM", "ddpm": "DDPM", "euler_ancestral": "Euler a", "dpmpp_2m": "DPM++ 2M",
-                  "dpmpp_2m_sde": "DPM++ 2M SDE", "euler_churn": "Euler churn"}   # the keys of gvcf.engine.samplers.SAMPLERS
+SAMPLER_LABELS = {name: r.label for name, r in SAMPLER_RECORDS.items()}   # gvcf.engine.samplers' table
 
 
 _BASES = {  # set of name parts -> (fusion, the paper's sampler, sync)

@@ -235,3 +235,22 @@ def test_md_equals_diffusers_panorama_pipeline(clip_tokenizer, sampler):
                          progress=False)
     assert len(ours.layout) == 5
     torch.testing.assert_close(ours.latents, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["ddpm", "ddim", "euler_ancestral", "dpmpp_2m", "dpmpp_2m_sde", "euler_churn"])
+def test_the_sampler_record_is_what_the_sampler_does(name):
+    """One record per sampler (gvcf.engine.samplers.SAMPLER_RECORDS): its stochastic and multistep flags are the
+    built sampler's, and the engine's defaults, the chapters' budgets and labels are read from it."""
+    from gvcf.engine.samplers import DEFAULT_STEPS, SAMPLER_RECORDS, SAMPLERS
+    from gvcf.paper.chapter_setup import STEP_BUDGETS, steps_for
+    from gvcf.paper.methods import SAMPLER_LABELS
+
+    record = SAMPLER_RECORDS[name]
+    sampler = make_sampler(name, SD2, 10)
+    assert (sampler.stochastic, sampler.multistep) == (record.stochastic, record.multistep)
+    assert SAMPLERS[name] is record.make and DEFAULT_STEPS[name] == record.default_steps
+    assert SAMPLER_LABELS[name] == record.label and STEP_BUDGETS[name] == record.budget
+    budgets = dict(ddim_steps=7, ddpm_steps=70)
+    assert steps_for(name, None, **budgets) == budgets[record.budget]
+    # the few-step samplers run the DDIM budget, the chain DDPM's: their defaults agree (Euler a: 50 in both)
+    assert (record.budget == "ddpm_steps") == (record.default_steps == T)
