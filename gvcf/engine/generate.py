@@ -207,7 +207,7 @@ def generate_batch(
     views are denoised with its prompt, its mask times their weights; the canvas's prompt fills the rest, weight
     1 - sum of the masks (gvcf.engine.regions).
     """
-    # -- check everything that needs no model --
+    # -- check the inputs (everything that needs no model first) --
     method = fusion_method(fusion)
     steps = check_sampler(sampler, steps, eta)
     alpha = check_alpha(alpha)
@@ -243,53 +243,18 @@ def generate_batch(
     masks = layer_masks(regions, geometry.height, geometry.width, f) if regions else None
 
     t0 = time.perf_counter()
-    device = model.device
-    sampler_ = make_sampler(sampler, model.scheduler_config, steps, eta=eta, device=device)
-    plan = FusionPlan.create(layout, weight_map(weights or method.weights, *layout.window), device, masks)
-    n_views = len(plan)   # the layout's views, or one per (prompt layer, view) with regions
-    layers = [[p, *(q for _, q in regions)] for p in prompts]   # canvas j's prompt of each layer (0: its own)
-    texts = {p: model.encode_prompt(p, negative_prompt, guidance=guidance_scale > 1.0)
-             for p in dict.fromkeys(q for ps in layers for q in ps)}
-    view_texts = [texts[ps[layer]] for ps in layers for layer in plan.layers or [0] * n_views]   # one per view
-    text = PromptEmbeds.per_view(view_texts)
-    canvas_texts = [PromptEmbeds.per_view(view_texts[j * n_views:(j + 1) * n_views]) for j in range(k)]
+    sampler_ = make_sampler(sampler, model.scheduler_config, steps, eta=eta, device=model.device)
+    plan = FusionPlan.create(layout, weight_map(weights or method.weights, *layout.window), model.device, masks)
+    text, canvas_texts = encode_prompts(model, prompts, regions, plan, negative_prompt, guidance_scale)
     contexts = [StepContext(model, t, sampler_, guidance_scale, layout, view_batch_size) for t in canvas_texts]
-    # -- x_T per canvas: seeded noise on the CPU (the same on every device), then Style Alignment (Eq. 15) --
     gens = [torch.Generator("cpu").manual_seed(s) for s in seeds]
-    xs = []
-    for j, (gen, seed) in enumerate(zip(gens, seeds)):
-        x = torch.randn(shape, generator=gen) if latents is None else latents[j].detach().float().cpu()
-        if alpha > 0:
-            ref = None if reference_noise is None else reference_noise[j].float().cpu()
-            if ref is None:
-                ref_gen = torch.Generator("cpu").manual_seed(derive_seed(seed, "reference"))
-                ref = torch.randn((1, shape[1], *layout.window), generator=ref_gen)
-            x = align_noise(x, ref, alpha)
-        xs.append(x.to(device) * sampler_.init_noise_sigma)
-    # -- joint denoising: gather every canvas's views, predict noise with CFG in shared UNet calls, split step,
-    #    fuse each canvas (Eq. 8 / 14) --
-    history = None   # a multistep sampler's per-view state: each view's previous x_0 prediction (not fused)
+    xs = prepare_latents(gens, seeds, shape, layout.window, sampler_.init_noise_sigma, model.device, latents,
+                         reference_noise, alpha)
     with torch.no_grad():
-        for i, t in enumerate(tqdm(sampler_.timesteps, desc=f"{fusion}/{sampler}", disable=not progress)):
-            views = [layout.gather(x, plan.index) for x in xs]
-            if view_hook is not None:
-                with torch.enable_grad():
-                    views = [view_hook(v, i, t, ctx).detach() for v, ctx in zip(views, contexts)]
-            views = views[0] if k == 1 else torch.cat(views)
-            eps = model.predict_noise(sampler_.scale_input(views, i), t, text, guidance_scale, view_batch_size)
-            require_finite(eps, "the UNet's guided noise prediction", i, sampler_.timesteps)
-            step = sampler_.step(eps, i, views, history)
-            history = step.pred_original if sampler_.multistep else None
-            for j, gen in enumerate(gens):
-                rows = slice(j * n_views, (j + 1) * n_views)
-                noise = None
-                if step.std is not None:  # per-view z^{(i)} of canvas j, in a fixed order independent of batching
-                    noise = step.std * _to_device(torch.randn((n_views, *views.shape[1:]), generator=gen), device,
-                                                  views.dtype)
-                xs[j] = require_finite(fuse(step.mean[rows], noise, plan, method.correct_variance),
-                                       f"canvas {j}'s fused step (sampler and fusion)", i, sampler_.timesteps)
+        xs = denoise(model, xs, gens, sampler_, plan, method.correct_variance, text, contexts, guidance_scale,
+                     view_batch_size, view_hook, progress=progress, desc=f"{fusion}/{sampler}")
         images = [None if output_type == "latent" else
-                  require_finite(model.decode(x, circular=circular, tile=decode_tile), f"canvas {j}'s decoded image")
+                  decode(model, x, f"canvas {j}'s decoded image", circular=circular, tile=decode_tile)
                   for j, x in enumerate(xs)]
     seconds = (time.perf_counter() - t0) / k
     results = []
@@ -305,6 +270,80 @@ def generate_batch(
     return results
 
 
+def encode_prompts(model: Model, prompts: list[str], regions, plan: FusionPlan, negative_prompt: str,
+                   guidance_scale: float) -> tuple[PromptEmbeds, list[PromptEmbeds]]:
+    """The text conditioning of every view of every canvas (each distinct prompt encoded once): all canvases' views
+    in one PromptEmbeds, and each canvas's own. With regions a view is denoised once per prompt layer it has."""
+    n_views = len(plan)   # the layout's views, or one per (prompt layer, view) with regions
+    layers = [[p, *(q for _, q in regions or ())] for p in prompts]   # canvas j's prompt of each layer (0: its own)
+    texts = {p: model.encode_prompt(p, negative_prompt, guidance=guidance_scale > 1.0)
+             for p in dict.fromkeys(q for ps in layers for q in ps)}
+    view_texts = [texts[ps[layer]] for ps in layers for layer in plan.layers or [0] * n_views]   # one per view
+    return PromptEmbeds.per_view(view_texts), [PromptEmbeds.per_view(view_texts[j * n_views:(j + 1) * n_views])
+                                               for j in range(len(prompts))]
+
+
+def prepare_latents(gens, seeds, shape: tuple, window: tuple, init_noise_sigma: float, device,
+                    latents: list | None = None, reference_noise: list | None = None,
+                    alpha: float = 0.0) -> list[torch.Tensor]:
+    """x_T of each canvas: seeded noise drawn on the CPU from its generator (the same on every device), or the given
+    latents, slerped towards a reference noise by one-shot Style Alignment (Eq. 15) when alpha > 0, times the
+    sampler's initial sigma."""
+    xs = []
+    for j, (gen, seed) in enumerate(zip(gens, seeds)):
+        x = torch.randn(shape, generator=gen) if latents is None else latents[j].detach().float().cpu()
+        if alpha > 0:
+            ref = None if reference_noise is None else reference_noise[j].float().cpu()
+            if ref is None:
+                ref_gen = torch.Generator("cpu").manual_seed(derive_seed(seed, "reference"))
+                ref = torch.randn((1, shape[1], *window), generator=ref_gen)
+            x = align_noise(x, ref, alpha)
+        xs.append(x.to(device) * init_noise_sigma)
+    return xs
+
+
+def denoise_step(model: Model, sampler_, views: torch.Tensor, i: int, t, text: PromptEmbeds, guidance_scale: float,
+                 history=None, view_batch_size: int | None = None):
+    """One sampler step of a batch of views: the UNet's guided noise prediction (checked finite: a
+    FloatingPointError naming step i of n and timestep t), split into mean and noise std (Eq. 9-10)."""
+    eps = model.predict_noise(sampler_.scale_input(views, i), t, text, guidance_scale, view_batch_size)
+    require_finite(eps, "the UNet's guided noise prediction", i, sampler_.timesteps)
+    return sampler_.step(eps, i, views, history)
+
+
+def denoise(model: Model, xs: list[torch.Tensor], gens, sampler_, plan: FusionPlan, correct_variance: bool,
+            text: PromptEmbeds, contexts, guidance_scale: float, view_batch_size: int | None,
+            view_hook: Callable | None = None, progress: bool = False, desc: str = "") -> list[torch.Tensor]:
+    """Joint denoising of the canvases xs (Eq. 8 / 14): every step gathers all canvases' views, predicts their noise
+    in shared UNet calls, splits the step, draws canvas j's per-view noise from gens[j] and fuses each canvas.
+    A canvas that turns non-finite stops the run (FloatingPointError naming the step and the stage)."""
+    layout, n_views = plan.layout, len(plan)
+    history = None   # a multistep sampler's per-view state: each view's previous x_0 prediction (not fused)
+    for i, t in enumerate(tqdm(sampler_.timesteps, desc=desc, disable=not progress)):
+        views = [layout.gather(x, plan.index) for x in xs]
+        if view_hook is not None:
+            with torch.enable_grad():
+                views = [view_hook(v, i, t, ctx).detach() for v, ctx in zip(views, contexts)]
+        views = views[0] if len(xs) == 1 else torch.cat(views)
+        step = denoise_step(model, sampler_, views, i, t, text, guidance_scale, history, view_batch_size)
+        history = step.pred_original if sampler_.multistep else None
+        for j, gen in enumerate(gens):
+            rows = slice(j * n_views, (j + 1) * n_views)
+            noise = None
+            if step.std is not None:  # per-view z^{(i)} of canvas j, in a fixed order independent of batching
+                noise = step.std * _to_device(torch.randn((n_views, *views.shape[1:]), generator=gen), model.device,
+                                              views.dtype)
+            xs[j] = require_finite(fuse(step.mean[rows], noise, plan, correct_variance),
+                                   f"canvas {j}'s fused step (sampler and fusion)", i, sampler_.timesteps)
+    return xs
+
+
+def decode(model: Model, latents: torch.Tensor, where: str, circular: bool = False,
+           tile: int | None = None) -> torch.Tensor:
+    """Latents -> image in [0, 1] through Model.decode (the VAE's scaling and its float16 upcast), checked finite."""
+    return require_finite(model.decode(latents, circular=circular, tile=tile), where)
+
+
 @stage("generation")
 def generate_views(model, prompt: str, seeds, sampler: str = "ddpm", steps: int | None = None,
                    guidance_scale: float = DEFAULT_GUIDANCE, negative_prompt: str = "", batch_size: int | None = None,
@@ -316,7 +355,7 @@ def generate_views(model, prompt: str, seeds, sampler: str = "ddpm", steps: int 
     if not seeds:
         raise ValueError("seeds must not be empty")
     batch_size = positive_int(batch_size, "batch_size", optional=True)
-    guidance_scale = finite_number(guidance_scale, "guidance_scale")
+    guidance_scale = finite_number(guidance_scale, "guidance_scale", minimum=0.0)   # as generate_batch
     model = _resolve_model(model)
     steps = check_sampler(sampler, steps, eta, model.scheduler_config.get("num_train_timesteps"))
     batch_size = batch_size or len(seeds)
@@ -330,13 +369,11 @@ def generate_views(model, prompt: str, seeds, sampler: str = "ddpm", steps: int 
         x, history = draw() * sampler_.init_noise_sigma, None
         with torch.no_grad():
             for i, t in enumerate(sampler_.timesteps):
-                eps = model.predict_noise(sampler_.scale_input(x, i), t, text, guidance_scale)
-                require_finite(eps, "the UNet's guided noise prediction", i, sampler_.timesteps)
-                step = sampler_.step(eps, i, x, history)
+                step = denoise_step(model, sampler_, x, i, t, text, guidance_scale, history)
                 history = step.pred_original if sampler_.multistep else None
                 x = step.mean if step.std is None else step.mean + step.std * draw()
                 require_finite(x, "the sampler's step", i, sampler_.timesteps)
-            images = require_finite(torch.cat([model.decode(x[k:k + 1]) for k in range(len(x))]), "a decoded view")
+            images = torch.cat([decode(model, x[k:k + 1], "a decoded view") for k in range(len(x))])
         out.append((images.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8))
     return np.concatenate(out)
 

@@ -335,10 +335,7 @@ class Model:
         own wrapped columns first, so the left and right edges meet without a seam.
         """
         f = self.vae_scale_factor
-        z = latents / self.vae.config.scaling_factor
-        shift = getattr(self.vae.config, "shift_factor", None)
-        if shift:
-            z = z + shift
+        z = self._unscale(latents)
         h, w = z.shape[-2:]
         auto = tile is None
         tile = tile or 2 * self.latent_size
@@ -355,6 +352,19 @@ class Model:
         if pad:
             image = image[..., pad * f: image.shape[-1] - pad * f]
         return (image / 2 + 0.5).clamp(0, 1)
+
+    def decode_views(self, latents: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w) view latents -> images in [0, 1] in one VAE batch, differentiably (SyncDiffusion's x_0-hat):
+        decode's path without its tiles: the VAE's scaling and shift, SDXL's float16 upcast."""
+        with self._vae_upcast():
+            image = self._decode(self._unscale(latents))
+        return (image / 2 + 0.5).clamp(0, 1)
+
+    def _unscale(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents in the VAE's own scale: divided by its scaling factor, plus its shift (SD 3, FLUX) if it has one."""
+        z = latents / self.vae.config.scaling_factor
+        shift = getattr(self.vae.config, "shift_factor", None)
+        return z + shift if shift else z
 
     @contextlib.contextmanager
     def _vae_upcast(self):

@@ -78,17 +78,12 @@ def _mkldnn_deterministic():
 
 def decode_x0(views: torch.Tensor, i: int, t, ctx, first: int = 0) -> torch.Tensor:
     """Views x_t (the canvas's views first, first + 1, ...) -> the sampler's x_0-hat -> VAE-decoded images in
-    [0, 1], differentiable w.r.t. the views."""
+    [0, 1] (Model.decode_views, decode's path), differentiable w.r.t. the views."""
     model, sampler = ctx.model, ctx.sampler
     text = ctx.text.rows(first, views.shape[0])
     eps = model.predict_noise(sampler.scale_input(views, i), t, text, ctx.guidance_scale)
     x0 = sampler.step(eps, i, views).pred_original
-    z = x0 / model.vae.config.scaling_factor
-    shift = getattr(model.vae.config, "shift_factor", None)
-    if shift:
-        z = z + shift
-    image = model.vae.decode(z.to(model.vae.dtype)).sample.float()
-    return (image / 2 + 0.5).clamp(0, 1)
+    return model.decode_views(x0)   # Model.decode's path with gradients: scaling, shift, float16 upcast
 
 
 def lpips_distance(lpips, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
