@@ -88,6 +88,14 @@ def _scheduler(cls, scheduler_config, steps: int, device=None):
     return scheduler
 
 
+def posterior_variance(alpha_prod_t, alpha_prod_prev):
+    """The variance of q(x_{t'} | x_t, x_0) for a step t -> t' of the chain (Ho et al. 2020, Eq. 7; Song et al. 2021,
+    Eq. 16 at eta = 1): (1 - abar_t') / (1 - abar_t) * beta, beta = 1 - abar_t / abar_t', from the scheduler's public
+    alphas_cumprod (the same operations, in the same order, as diffusers' DDPM and DDIM schedulers: equal bit for bit,
+    tests/engine/test_samplers.py)."""
+    return (1 - alpha_prod_prev) / (1 - alpha_prod_t) * (1 - alpha_prod_t / alpha_prod_prev)
+
+
 def _clip_x0(scheduler, x0):
     if scheduler.config.get("thresholding", False):
         return scheduler._threshold_sample(x0)
@@ -130,7 +138,14 @@ class DDPMSampler:
             + (current_alpha**0.5 * (1 - alpha_prod_prev) / (1 - alpha_prod_t)) * sample
         if t == 0:
             return SplitStep(mean, None, x0)
-        variance = s._get_variance(t)
+        beta = 1 - current_alpha
+        variance = {   # sigma_t^2 by variance type (fixed_small: Eq. 7's posterior variance, clamped as diffusers)
+            "fixed_small": lambda: posterior_variance(alpha_prod_t, alpha_prod_prev).clamp(min=1e-20),
+            "fixed_small_log": lambda: torch.exp(0.5 * torch.log(posterior_variance(alpha_prod_t, alpha_prod_prev)
+                                                                 .clamp(min=1e-20))),   # its std, as diffusers
+            "fixed_large": lambda: beta,
+            "fixed_large_log": lambda: torch.log(beta),
+        }[s.config.variance_type]()
         std = variance if s.config.variance_type == "fixed_small_log" else variance**0.5
         return SplitStep(mean, std.to(sample.dtype), x0)
 
@@ -162,7 +177,7 @@ class DDIMSampler:
         alpha_prod_prev = s.alphas_cumprod[prev_t] if prev_t >= 0 else s.final_alpha_cumprod
         x0, eps = _x0_and_eps(model_output, sample, alpha_prod_t, s.config.prediction_type)
         x0 = _clip_x0(s, x0)
-        std = self.eta * s._get_variance(t, prev_t) ** 0.5
+        std = self.eta * posterior_variance(alpha_prod_t, alpha_prod_prev) ** 0.5   # Song et al. Eq. 16
         mean = alpha_prod_prev**0.5 * x0 + (1 - alpha_prod_prev - std**2) ** 0.5 * eps
         return SplitStep(mean, std.to(sample.dtype) if self.stochastic else None, x0)
 

@@ -254,3 +254,27 @@ def test_the_sampler_record_is_what_the_sampler_does(name):
     assert steps_for(name, None, **budgets) == budgets[record.budget]
     # the few-step samplers run the DDIM budget, the chain DDPM's: their defaults agree (Euler a: 50 in both)
     assert (record.budget == "ddpm_steps") == (record.default_steps == T)
+
+
+@pytest.mark.parametrize("name,variance_type", [("ddpm", "fixed_small"), ("ddpm", "fixed_small_log"),
+                                                ("ddpm", "fixed_large"), ("ddim", None)])
+def test_posterior_variance_is_diffusers_bit_for_bit(name, variance_type):
+    """sigma_t^2 from the public alphas_cumprod (Ho et al. Eq. 7; DDIM's at eta = 1) equals what diffusers' schedulers
+    compute privately (_get_variance), at every step of a 20-step chain, bit for bit."""
+    from gvcf.engine.samplers import posterior_variance
+
+    config = SD2 | ({"variance_type": variance_type} if variance_type else {})
+    ours = make_sampler(name, config, 20, eta=1.0 if name == "ddim" else 0.0)
+    ref = diffusers_scheduler(name, config, 20)
+    x, eps = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(0)), torch.zeros(1, 4, 4, 4)
+    ts = [int(t) for t in ref.timesteps]
+    for i, t in enumerate(ts[:-1]):
+        prev = ts[i + 1]
+        if name == "ddim":
+            expected = ref._get_variance(t, prev) ** 0.5
+            ours_variance = posterior_variance(ref.alphas_cumprod[t], ref.alphas_cumprod[prev])
+            assert torch.equal(ours_variance, ref._get_variance(t, prev))
+        else:
+            v = ref._get_variance(t)
+            expected = v if variance_type == "fixed_small_log" else v**0.5
+        assert torch.equal(ours.step(eps, i, x).std, expected.to(x.dtype)), (i, t)
