@@ -96,9 +96,26 @@ def posterior_variance(alpha_prod_t, alpha_prod_prev):
     return (1 - alpha_prod_prev) / (1 - alpha_prod_t) * (1 - alpha_prod_t / alpha_prod_prev)
 
 
+def dynamic_threshold(x0: torch.Tensor, ratio: float, max_value: float) -> torch.Tensor:
+    """Dynamic thresholding (Saharia et al. 2022, Imagen, Sec. 2.3): per sample, s = the `ratio` quantile of |x_0|,
+    kept in [1, max_value]; x_0 is clipped to [-s, s] and divided by s. Computed in float32 at least (quantile needs
+    it), from the scheduler config's dynamic_thresholding_ratio and sample_max_value, as diffusers' schedulers do."""
+    dtype, shape = x0.dtype, x0.shape
+    flat = x0.reshape(shape[0], -1)
+    if dtype not in (torch.float32, torch.float64):
+        flat = flat.float()
+    s = torch.quantile(flat.abs(), ratio, dim=1).clamp(min=1, max=max_value).unsqueeze(1)
+    return (torch.clamp(flat, -s, s) / s).reshape(shape).to(dtype)
+
+
+def _threshold(scheduler, x0: torch.Tensor) -> torch.Tensor:
+    c = scheduler.config
+    return dynamic_threshold(x0, c.dynamic_thresholding_ratio, c.sample_max_value)
+
+
 def _clip_x0(scheduler, x0):
     if scheduler.config.get("thresholding", False):
-        return scheduler._threshold_sample(x0)
+        return _threshold(scheduler, x0)
     if scheduler.config.get("clip_sample", False):
         return x0.clamp(-scheduler.config.clip_sample_range, scheduler.config.clip_sample_range)
     return x0
@@ -259,7 +276,7 @@ class DPMSolverSampler:
         x0 = ((sample - sigma_s * model_output) / alpha_s if pt == "epsilon" else model_output if pt == "sample"
               else alpha_s * sample - sigma_s * model_output)
         if s.config.thresholding:
-            x0 = s._threshold_sample(x0)
+            x0 = _threshold(s, x0)
         lambda_s, lambda_t = torch.log(alpha_s) - torch.log(sigma_s), torch.log(alpha_t) - torch.log(sigma_t)
         h = lambda_t - lambda_s
         second = not self.first_order[i] and previous is not None

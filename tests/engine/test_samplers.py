@@ -278,3 +278,19 @@ def test_posterior_variance_is_diffusers_bit_for_bit(name, variance_type):
             v = ref._get_variance(t)
             expected = v if variance_type == "fixed_small_log" else v**0.5
         assert torch.equal(ours.step(eps, i, x).std, expected.to(x.dtype)), (i, t)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("ratio,max_value", [(0.995, 1.0), (0.9, 1.5), (0.5, 3.0)])
+def test_dynamic_threshold_is_diffusers_bit_for_bit(ratio, max_value, dtype):
+    """Dynamic thresholding from its definition (Imagen) equals diffusers' private _threshold_sample bit for bit."""
+    from diffusers import DDPMScheduler
+
+    from gvcf.engine.samplers import dynamic_threshold
+
+    ref = DDPMScheduler.from_config(SD2 | dict(thresholding=True, dynamic_thresholding_ratio=ratio,
+                                               sample_max_value=max_value))
+    x0 = (3 * torch.randn(3, 4, 5, 6, generator=torch.Generator().manual_seed(1))).to(dtype)
+    got = dynamic_threshold(x0, ratio, max_value)
+    assert got.dtype == dtype and torch.equal(got, ref._threshold_sample(x0))
+    assert got.abs().max() <= 1   # clipped to [-s, s], divided by s
