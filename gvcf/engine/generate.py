@@ -392,4 +392,6 @@ def _single_signature() -> inspect.Signature:
     return inspect.Signature(params, return_annotation="GenerationResult")
 
 
+# generate is generate_batch for one canvas: help(gvcf.generate) shows its real arguments without restating
+# generate_batch's twenty (which would be a second copy to keep in step)
 generate.__signature__ = _single_signature()

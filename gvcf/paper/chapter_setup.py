@@ -62,6 +62,9 @@ def steps_for(sampler: str, steps: int | None, ddim_steps: int, ddpm_steps: int)
     return positive_int(dict(ddim_steps=ddim_steps, ddpm_steps=ddpm_steps)[name], name)
 
 
+# The kernel's models, keyed by (name, device, weights' hash): module state on purpose. A chapter calls setup() in
+# several cells (and reruns them); the notebooks hold no model object to pass around, and loading the model again
+# per call costs seconds (minutes for SD 2). The weights' hash in the key keeps a retrained model from being reused.
 _MODELS: dict = {}
 
 
@@ -94,7 +97,9 @@ def load(model: str = "embedded", device: str = "auto"):
         from diffusers.utils import logging as dlogging
         from transformers.utils import logging as tlogging
 
-        dlogging.disable_progress_bar()   # no "Loading pipeline components" bars in the chapters' output
+        # no "Loading pipeline components" bars in the chapters' output: diffusers and transformers offer only these
+        # process-wide switches for from_pretrained's bars (no per-call argument), so they are restored right after
+        dlogging.disable_progress_bar()
         tlogging.disable_progress_bar()
         try:
             with warnings.catch_warnings():

@@ -19,7 +19,7 @@ from .image_sets import image_paths, prompt_of
 FEATURES_FILE = "features-tiles{size}-{mode}.npz"
 
 
-_INCEPTION: dict = {}
+_INCEPTION: dict = {}   # one Inception network per device for the kernel (module state, as chapter_setup._MODELS)
 
 
 def inception(device: str = "cpu"):

@@ -4,6 +4,7 @@ of every panorama of a chapter's sets, and their bootstrap standard errors.
 from __future__ import annotations
 
 import math
+import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -22,9 +23,16 @@ if TYPE_CHECKING:
     from .chapter_setup import Setup
 
 
-@lru_cache(maxsize=4096)
 def _coherence(path: str, size: int, device: str) -> dict[str, float]:
-    """Intra-LPIPS and Intra-Style-L of one image file (one VGG pass for both), with one LPIPS net per device."""
+    """Intra-LPIPS and Intra-Style-L of one image file (one VGG pass for both), with one LPIPS net per device;
+    cached by the file's path, size and modification time, so an image regenerated in the same kernel is measured
+    again (a cache keyed by the path alone returned the old image's numbers)."""
+    stat = os.stat(path)
+    return _file_coherence(str(path), stat.st_mtime_ns, stat.st_size, size, device)
+
+
+@lru_cache(maxsize=4096)
+def _file_coherence(path: str, mtime_ns: int, n_bytes: int, size: int, device: str) -> dict[str, float]:
     return coherence.coherence(load_image(path), size, _lpips_vgg(device), device)
 
 

@@ -301,3 +301,26 @@ def test_coherence_per_panorama_and_its_intervals(tiny_folder, tmp_path):
         assert table.loc["MD", f"{m} low"] <= table.loc["MD", m] <= table.loc["MD", f"{m} high"]
         assert np.isnan(table.loc["GF", f"{m} SE"]) and np.isnan(table.loc["GF", f"{m} low"])
     assert list(table["n"]) == [4, 1]
+
+
+def test_coherence_cache_sees_a_regenerated_image(tmp_path, monkeypatch):
+    """The per-panorama coherence cache is keyed by the file's contents' stamp, not its path alone: an image rewritten
+    in the same kernel (a set regenerated) is measured again."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from gvcf.paper import per_panorama
+
+    monkeypatch.setattr(per_panorama, "_lpips_vgg", lambda device: None)
+    monkeypatch.setattr(per_panorama.coherence, "coherence",
+                        lambda image, size, net, device: {"intra_lpips": float(np.asarray(image).mean())})
+    per_panorama._file_coherence.cache_clear()
+    path = tmp_path / "pano.png"
+    Image.fromarray(np.zeros((8, 16, 3), np.uint8)).save(path)
+    assert per_panorama._coherence(str(path), 8, "cpu")["intra_lpips"] == 0.0
+    Image.fromarray(np.full((8, 16, 3), 200, np.uint8)).save(path)
+    os.utime(path, ns=(1, 10**18))   # a distinct modification time even on a coarse clock
+    assert per_panorama._coherence(str(path), 8, "cpu")["intra_lpips"] == 200.0
+    per_panorama._file_coherence.cache_clear()
