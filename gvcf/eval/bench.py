@@ -183,7 +183,8 @@ def panorama_pipeline(model, layout: ViewLayout):
     """diffusers' StableDiffusionPanoramaPipeline on the model's components, with a DDIM scheduler.
 
     Its get_views hard-codes a 64-latent window, a factor-8 VAE and a stride of 8 latent pixels; it is replaced by
-    our layout's boxes so that both loops denoise the same views (the rest of its loop is diffusers' own)."""
+    our layout's boxes so that both loops denoise the same views (the rest of its loop is diffusers' own). get_views
+    is a public method and the pipeline takes no views argument, so a subclass overriding it is the way in."""
     from diffusers import DDIMScheduler
     from diffusers.utils import logging as dlogging
 

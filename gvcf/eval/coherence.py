@@ -54,6 +54,8 @@ def coherence(panorama, size: int = TILE_SIZE, net=None, device="cpu") -> dict[s
 
         net = load_lpips(NET, device=device)
     x = _batch(panorama, size).to(device)
+    # lpips.LPIPS's forward takes one pair of images per row and reruns VGG on both; it has no call for the features,
+    # so its own parts (net, scaling_layer, lins) are used: one VGG pass for all crops, then every pair from them
     feats = net.net.forward(net.scaling_layer(x))                 # LPIPS's five VGG16 stages, one pass
     i, j = torch.triu_indices(len(x), len(x), 1, device=x.device)  # every pair of crops
     lpips, style = 0.0, 0.0
