@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..engine.fusion import FUSIONS
 from ..engine.stages import stage
 from ..eval.inception import load_image
 
@@ -63,8 +64,21 @@ def guidance_map(S):
     return _show(fig)
 
 
-OVERVIEW_LABELS = {"MD": "MultiDiffusion (MD)", "Sync": "SyncDiffusion (Sync)", "GF": "Guided Fusion (GF)",
-                   "VCF": "Variance-Corrected Fusion (VCF)", "VCF+GF+SA0.4": "GVCF + Style Alignment (alpha = 0.4)"}
+SYNC_LABEL = "SyncDiffusion (Sync)"
+
+
+def method_label(name: str) -> str:
+    """A paper method's row label: its fusion's label (gvcf.engine.fusion.FUSIONS), with Style Alignment's alpha when
+    it has one ('GVCF + Style Alignment (alpha = 0.4)'); SyncDiffusion's; else the name itself (Elastic)."""
+    from ..paper.methods import method
+
+    m = method(name)
+    if m.sync:
+        return SYNC_LABEL
+    if m.fusion not in FUSIONS:
+        return name
+    fusion = FUSIONS[m.fusion]
+    return f"{fusion.abbreviation} + Style Alignment (alpha = {m.alpha:g})" if m.alpha else fusion.label
 
 
 @stage("plotting")
@@ -74,7 +88,7 @@ def overview(sets: dict, prompts, n_per_prompt: int) -> list:
     from ..paper.methods import method
 
     panos = {name: images(cfg) for name, cfg in sets.items()}
-    labels = [f"{OVERVIEW_LABELS.get(name, name)}, {method(name).sampler_label}" for name in sets]
+    labels = [f"{method_label(name)}, {method(name).sampler_label}" for name in sets]
     figures = []
     for j, (prompt, k) in enumerate((p, k) for p in prompts for k in range(n_per_prompt)):
         title = f'Fig. 1: "{prompt}" (panorama {k}, the same initial noise in every row)'
@@ -82,14 +96,11 @@ def overview(sets: dict, prompts, n_per_prompt: int) -> list:
     return figures
 
 
-REGION_LABELS = {"md": "MultiDiffusion (MD)", "gf": "Guided Fusion (GF)", "vcf": "VCF", "gvcf": "GVCF"}
-
-
 @stage("plotting")
 def regions(panoramas: dict, prompt: str, region_prompt: str):
     """Region prompts: the region's mask (white: region_prompt) above each fusion's panorama."""
     labels = [f'mask: white "{region_prompt}", black "{prompt}"'] + \
-             [f"{REGION_LABELS[f]}, DDIM" for f in panoramas if f != "mask"]
+             [f"{FUSIONS[f].label}, DDIM" for f in panoramas if f != "mask"]
     return _show(show_panoramas(list(panoramas.values()), labels, title="Two prompts on one canvas"))
 
 
@@ -191,7 +202,12 @@ def first_panoramas(sets: dict, title: str):
     return _show(show_panoramas([images(cfg, limit=1)[0] for cfg in sets.values()], list(sets), title=title))
 
 
-VARIANCE_NAMES = {"md": "MD (average)", "gf": "GF (weighted average)", "vcf": "VCF", "gvcf": "GVCF (VCF + GF)"}
+VARIANCE_HOW = {"md": " (average)", "gf": " (weighted average)", "vcf": "", "gvcf": " (VCF + GF)"}   # the legend's
+
+
+def variance_name(fusion: str) -> str:
+    """Fig. 3's legend: the fusion's abbreviation and how it merges the views' noise."""
+    return FUSIONS[fusion].abbreviation + VARIANCE_HOW[fusion]
 
 
 @stage("plotting")
@@ -208,8 +224,8 @@ def noise_variance(V: pd.DataFrame, S):
     axes[0].plot(s2, s2, "k--", linewidth=1.5, label="variance = $\\sigma_t^2$ (DDPM, one view)")
     axes[0].plot(s2, half * s2, ":", color="grey", linewidth=1.5, label="$\\sigma_t^2 / 2$ (Eq. 11)")
     for m, d in shown.groupby("method", sort=False):
-        axes[0].plot(d["sigma2"], d["variance"], "o", markersize=3, label=VARIANCE_NAMES[m])
-        axes[1].plot(d["t"], d["ratio"], marker=".", linewidth=1, label=VARIANCE_NAMES[m])
+        axes[0].plot(d["sigma2"], d["variance"], "o", markersize=3, label=variance_name(m))
+        axes[1].plot(d["t"], d["ratio"], marker=".", linewidth=1, label=variance_name(m))
     axes[0].set_xscale("log")
     axes[0].set_yscale("log")
     axes[0].set_xlabel("$\\sigma_t^2$ of the DDPM step")

@@ -19,17 +19,25 @@ from .views import ViewLayout
 
 @dataclass(frozen=True)
 class FusionMethod:
-    """The two switches: which weight map, and whether the noise variance is corrected."""
+    """The two switches: which weight map, and whether the noise variance is corrected; and its names (the one place
+    a fusion is named: the paper's abbreviation and the full name)."""
 
     weights: str
     correct_variance: bool
+    abbreviation: str
+    full_name: str
+
+    @property
+    def label(self) -> str:
+        """'Guided Fusion (GF)'."""
+        return f"{self.full_name} ({self.abbreviation})"
 
 
 FUSIONS = {
-    "md": FusionMethod("uniform", False),    # MultiDiffusion (Eq. 5)
-    "gf": FusionMethod("guided", False),     # Guided Fusion (Eq. 8)
-    "vcf": FusionMethod("uniform", True),    # Variance-Corrected Fusion (Eq. 13)
-    "gvcf": FusionMethod("guided", True),    # Guided VCF (Eq. 14)
+    "md": FusionMethod("uniform", False, "MD", "MultiDiffusion"),                        # Eq. 5
+    "gf": FusionMethod("guided", False, "GF", "Guided Fusion"),                          # Eq. 8
+    "vcf": FusionMethod("uniform", True, "VCF", "Variance-Corrected Fusion"),            # Eq. 13
+    "gvcf": FusionMethod("guided", True, "GVCF", "Guided Variance-Corrected Fusion"),    # Eq. 14
 }
 
 

@@ -42,12 +42,11 @@ class Method:
 SAMPLER_LABELS = {name: r.label for name, r in SAMPLER_RECORDS.items()}   # gvcf.engine.samplers' table
 
 
-_BASES = {  # set of name parts -> (fusion, the paper's sampler, sync)
-    frozenset({"MD"}): ("md", "ddim", False),
-    frozenset({"GF"}): ("gf", "ddim", False),
-    frozenset({"VCF"}): ("vcf", "ddpm", False),
+_BASES = {  # set of name parts -> (fusion, the paper's sampler, sync): each fusion by its abbreviation (FUSIONS),
+    # the paper's DDPM where it corrects the variance (a stochastic sampler's), else DDIM; VCF+GF is GVCF
+    **{frozenset({f.abbreviation}): (key, "ddpm" if f.correct_variance else "ddim", False)
+       for key, f in FUSIONS.items()},
     frozenset({"VCF", "GF"}): ("gvcf", "ddpm", False),
-    frozenset({"GVCF"}): ("gvcf", "ddpm", False),
     frozenset({"Sync"}): ("md", "ddim", True),
     frozenset({"Elastic"}): ("elastic", "ddim", False),
 }

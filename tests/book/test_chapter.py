@@ -77,3 +77,17 @@ def test_book_params_of_a_misspelt_chapter_is_an_error_not_defaults(capsys):
     assert runner.main(["params", "--profile", "book", "02_guided_fusin"]) == 1
     assert "no such notebook(s) in notebooks: ['02_guided_fusin']" in capsys.readouterr().err
     assert runner.main(["params", "--profile", "book", "02_guided_fusion"]) == 0
+
+
+def test_figure_labels_come_from_the_fusion_table():
+    """Fig. 1's, the region figure's and Fig. 3's row labels are built from gvcf.engine.fusion.FUSIONS (each fusion
+    named once), and read as the published figures do (their PNGs stay byte-identical)."""
+    from gvcf.book import figures as F
+    from gvcf.engine.fusion import FUSIONS
+
+    assert [F.method_label(n) for n in ("MD", "Sync", "GF", "VCF", "VCF+GF+SA0.4", "Elastic")] == [
+        "MultiDiffusion (MD)", "SyncDiffusion (Sync)", "Guided Fusion (GF)", "Variance-Corrected Fusion (VCF)",
+        "GVCF + Style Alignment (alpha = 0.4)", "Elastic"]
+    assert [FUSIONS[f].label for f in ("md", "gf")] == ["MultiDiffusion (MD)", "Guided Fusion (GF)"]
+    assert [F.variance_name(f) for f in FUSIONS] == ["MD (average)", "GF (weighted average)", "VCF", "GVCF (VCF + GF)"]
+    assert all(f.abbreviation == key.upper() for key, f in FUSIONS.items())
