@@ -26,19 +26,9 @@ def tiny_xl_pipeline(tokenizer, scheduler="ddim", force_zeros_for_empty_prompt=T
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            block_out_channels=(32, 64), layers_per_block=2, sample_size=SIZE // 2, in_channels=4, out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
-            addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
-            projection_class_embeddings_input_dim=80,   # 6 time ids x 8 + the pooled 32
-            cross_attention_dim=64)                     # 32 + 32: the two encoders' hidden states side by side
-        vae = AutoencoderKL(
-            block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4, sample_size=128,
-            down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
-        text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=5,
-                    num_attention_heads=4, max_position_embeddings=77, hidden_act="gelu", projection_dim=32,
-                    bos_token_id=49406, eos_token_id=49407, pad_token_id=0)
+        unet = UNet2DConditionModel(**archs.TINY_SDXL_UNET | dict(sample_size=SIZE // 2))
+        vae = AutoencoderKL(**archs.TINY_SDXL_VAE)
+        text = archs.TINY_SDXL_TEXT | dict(vocab_size=len(tokenizer))
         text_encoder = CLIPTextModel(CLIPTextConfig(**text))
         text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text))
     cls = {"ddim": DDIMScheduler, "ddpm": DDPMScheduler}[scheduler]
