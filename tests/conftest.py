@@ -24,21 +24,15 @@ def tiny_pipeline(tokenizer, sample_size=8, vae_blocks=2, scheduler="ddim", seed
     from diffusers import (AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel)
     from transformers import CLIPTextConfig, CLIPTextModel
 
+    from gvcf.engine import archs
     from gvcf.engine.archs import SD2_SCHEDULER
 
     g = torch.random.fork_rng(devices=[])
     with g:
         torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            block_out_channels=(8, 16), layers_per_block=1, sample_size=sample_size, in_channels=4, out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4)
-        vae = AutoencoderKL(
-            block_out_channels=(8,) * vae_blocks, in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=4,
-            down_block_types=("DownEncoderBlock2D",) * vae_blocks, up_block_types=("UpDecoderBlock2D",) * vae_blocks)
-        text_encoder = CLIPTextModel(CLIPTextConfig(
-            vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-            num_attention_heads=2, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407, pad_token_id=0))
+        unet = UNet2DConditionModel(**archs.TEST_UNET, sample_size=sample_size)
+        vae = AutoencoderKL(**archs.tiny_test_vae(vae_blocks))
+        text_encoder = CLIPTextModel(CLIPTextConfig(**archs.TEST_TEXT, vocab_size=len(tokenizer)))
     sched = DDIMScheduler.from_config(SD2_SCHEDULER)   # Stable Diffusion 2's noise schedule
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched,
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)

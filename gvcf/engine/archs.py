@@ -141,6 +141,25 @@ TINY_SDXL_TEXT = dict(
 )
 
 
+# ---- the tests' random-weight Stable Diffusion (tests/conftest.py tiny_pipeline): SD's structure at toy size, a
+# view of any sample_size latent pixels, a VAE of `blocks` levels (factor 2**(blocks - 1)), a 16-wide text encoder
+TEST_UNET = dict(
+    block_out_channels=(8, 16), layers_per_block=1, in_channels=4, out_channels=4,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    cross_attention_dim=16, attention_head_dim=4, norm_num_groups=4,
+)
+TEST_TEXT = dict(
+    hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=77,
+    bos_token_id=49406, eos_token_id=49407, pad_token_id=0,
+)
+
+
+def tiny_test_vae(blocks: int = 2) -> dict:
+    """The tests' VAE config: `blocks` levels of 8 channels (VAE factor 2**(blocks - 1))."""
+    return dict(block_out_channels=(8,) * blocks, in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=4,
+                down_block_types=("DownEncoderBlock2D",) * blocks, up_block_types=("UpDecoderBlock2D",) * blocks)
+
+
 def sdxl_configs() -> dict:
     """SDXL base 1.0's component configs (copies): unet, vae, text_encoder, text_encoder_2, scheduler."""
     return dict(unet=dict(SDXL_UNET), vae=dict(SDXL_VAE), text_encoder=dict(SDXL_TEXT),
