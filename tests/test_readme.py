@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -143,6 +144,13 @@ def shrunk_config(home: Path, name: str, **counts) -> str:
     return str(path.relative_to(home))
 
 
+def without_datasets(home: Path) -> Path:
+    """`home` with no results/datasets: the in-process and the shell dataset tests share `home` and each makes
+    the README's datasets afresh (a dataset folder refuses another config's steps)."""
+    shutil.rmtree(home / "results" / "datasets", ignore_errors=True)
+    return home
+
+
 def argv(command: str) -> list[str]:
     """A README command's arguments after the program (`gvcf ...`, `python -m gvcf.book ...`), split as a shell
     would."""
@@ -190,6 +198,7 @@ def test_dataset_commands_in_process(in_home, capsys):
 
     from gvcf import cli
 
+    without_datasets(in_home)
     cli.main(argv(DATASET[0].replace("data/configs/cpu-example.yaml",
                                      shrunk_config(in_home, "cpu-example", n_per_prompt=1, steps=2))))
     cli.main(argv(DATASET[1]))
@@ -367,6 +376,7 @@ def test_bench(home):
 
 @pytest.mark.slow
 def test_dataset_generate_crop_reference_evaluate(home):
+    without_datasets(home)
     ok(sh(home, DATASET[0].replace("data/configs/cpu-example.yaml",
                                    shrunk_config(home, "cpu-example", n_per_prompt=1, steps=3))))
     ok(sh(home, DATASET[1]))
