@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .stages import stage
 from .views import axis_starts
 
 EMBEDDED = "embedded"
@@ -328,6 +329,7 @@ class Model:
         return torch.cat(out)
 
     @torch.no_grad()
+    @stage("decoding")
     def decode(self, latents: torch.Tensor, circular: bool = False, tile: int | None = None) -> torch.Tensor:
         """(1, C, H, W) latents -> (1, 3, H*f, W*f) image in [0, 1], in tiles of `tile` latent pixels when wide.
 
@@ -424,6 +426,7 @@ def _load_pipeline(source: str, dtype: torch.dtype, **hub):
                                                    requires_safety_checker=False, feature_extractor=None, **hub)
 
 
+@stage("model loads")
 def load_model(model: str | os.PathLike = EMBEDDED, device: str | None = None, dtype: torch.dtype | None = None,
                compile: bool = False) -> Model:
     """Load a Stable Diffusion (1, 2 or XL) model: 'embedded' (bundled), a local diffusers folder, or a hub id.

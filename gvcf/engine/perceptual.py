@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from . import assets
+from .stages import stage
 
 NETS = ("alex", "vgg")
 HWIO_TO_OIHW = (3, 2, 0, 1)
@@ -43,6 +44,7 @@ def load_backbone(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
             conv.bias.copy_(bias)
 
 
+@stage("model loads")
 def load_lpips(net: str = "alex", device: str | torch.device = "cpu") -> nn.Module:
     """Pretrained LPIPS (inputs in [-1, 1], NCHW), differentiable w.r.t. its inputs.
 

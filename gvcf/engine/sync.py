@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .checks import finite_number, is_int, is_number, positive_int
+from .stages import stage
 
 # SyncDiffusion's defaults (their sample_syncdiffusion function; README: "w=20 is a suitable weight";
 # decay 0.95 "set as in the paper"; gradient descent at every one of the 50 DDIM steps).
@@ -102,6 +103,7 @@ def make_sync_hook(config: SyncConfig = SyncConfig(), lpips=None):
         raise ValueError(f"config must be a SyncConfig, got {type(config).__name__}")
     net = [lpips]
 
+    @stage("sync gradient")   # the anchor's decode, the LPIPS gradients through the decoder, the update
     def hook(views: torch.Tensor, i: int, t, ctx) -> torch.Tensor:
         w = config.step_weight(i)
         if not config.is_sync_step(i) or w == 0.0:

@@ -27,6 +27,7 @@ from ..engine.checks import finite_number, positive_int
 from ..engine.fusion import FUSIONS
 from ..engine.generate import DEFAULT_GUIDANCE, check_seed, derive_seed
 from ..engine.samplers import check_sampler
+from ..engine.stages import labelled
 from ..engine.style import check_alpha
 from ..engine.sync import DEFAULT_WEIGHT as DEFAULT_SYNC_WEIGHT
 from ..engine.views import DEFAULT_WIDTH_VIEWS
@@ -165,7 +166,13 @@ def shard(items: list, rank: int, world_size: int) -> list:
 
 def make_images(model, batch: list[dict], sync_lpips=None) -> list[Image.Image]:
     """Images for a batch of items of one dataset: reference views through generate_views, panoramas through
-    generate_batch (per-image seeds, so each equals its one-at-a-time image)."""
+    generate_batch (per-image seeds, so each equals its one-at-a-time image). Timed stages inside are labelled with
+    the method and sampler ("gf ddim"), so a profile splits generation by method."""
+    with labelled(f"{batch[0]['method']} {batch[0]['sampler']}"):
+        return _make_images(model, batch, sync_lpips)
+
+
+def _make_images(model, batch: list[dict], sync_lpips=None) -> list[Image.Image]:
     from ..engine.generate import generate_batch, generate_views
 
     item = batch[0]

@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..engine.checks import finite_number, is_int, positive_int
+from ..engine.stages import stage
 
 VERDICTS = ("holds", "reversed", "inconclusive")
 EXPECT = ("lower", "higher", "within")
@@ -109,6 +110,7 @@ def _check(confidence, n_boot, statistic, seed) -> tuple[float, int, Callable]:
     return confidence, positive_int(n_boot, "n_boot"), statistic
 
 
+@stage("bootstrap")
 def interval(items, statistic: Callable | None = None, confidence: float = DEFAULT_CONFIDENCE,
              n_boot: int = DEFAULT_BOOT, seed: int = 0, method: str = DEFAULT_INTERVAL) -> Comparison:
     """statistic(items) and its bootstrap interval, items (panoramas, or seeds holding every method's panorama)
@@ -127,6 +129,7 @@ def interval(items, statistic: Callable | None = None, confidence: float = DEFAU
     return Comparison(estimate, low, high, n, confidence, True, name, _se(boot))
 
 
+@stage("bootstrap")
 def compare(a, b, statistic: Callable | None = None, paired: bool = True, confidence: float = DEFAULT_CONFIDENCE,
             n_boot: int = DEFAULT_BOOT, seed: int = 0, method: str = DEFAULT_INTERVAL) -> Comparison:
     """statistic(a) - statistic(b) and its bootstrap interval over items (panoramas), paired or not."""

@@ -82,6 +82,7 @@ def preprocess(images: Sequence[np.ndarray], mode: str = "clean") -> torch.Tenso
     return torch.stack([_pytorch_fid_resize(im) for im in images]).contiguous()
 
 
+@stage("model loads")
 def load_inception(device: str | torch.device = "cpu") -> torch.jit.ScriptModule:
     """The verified TorchScript network (no download: run ``python -m gvcf.engine.assets`` first)."""
     path = assets.inception_path(fetch=False)

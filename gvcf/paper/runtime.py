@@ -15,6 +15,7 @@ import pandas as pd
 from ..engine.checks import positive_int
 from ..engine.generate import DEFAULT_GUIDANCE, generate
 from ..engine.samplers import DEFAULT_STEPS
+from ..engine.stages import labelled
 from ..engine.views import canvas
 from ..eval import bench
 from ..eval.bench import DEFAULT_PROMPT, DEFAULT_REPEATS
@@ -83,6 +84,7 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
         kw = dict(height=height, width=width, stride=stride, sampler=sampler, guidance_scale=guidance_scale,
                   output_type="latent", progress=False, fusion="md" if method == "sync" else method)
 
+        @labelled(f"timed {method} {sampler}")
         def run(n_steps, seed, kw=kw, method=method):
             if method == "elastic":   # ElasticDiffusion: its own loop on the same canvas (no stride, no fusion)
                 generate_elastic(model, prompt, height=height, width=width, steps=n_steps, seed=seed,

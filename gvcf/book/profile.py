@@ -1,0 +1,79 @@
+"""Where the book's hour goes: the chapters' stage seconds (gvcf.engine.stages) as Markdown tables.
+
+``python -m gvcf.book.profile`` reads the run records that ``python -m gvcf.book run`` leaves beside the executed
+chapters (book/chapters/<stem>.run.json) and prints two tables: seconds per chapter and stage, and generation's
+seconds per method and sampler (the labels gvcf.eval.datasets and gvcf.paper.runtime put on it), summed over the
+chapters. "other" is a chapter's wall time outside every stage: kernel start, imports, cache reads, rendering.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..engine.stages import STAGES, by_label
+from .runner import CHAPTERS_DIR
+
+RECORDS = "*.run.json"
+
+
+def read_records(folder: str | Path) -> list[dict]:
+    """The chapters' run records in `folder`, in chapter order; ValueError naming the folder when it has none."""
+    paths = sorted(Path(folder).glob(RECORDS))
+    if not paths:
+        raise ValueError(f"folder {str(folder)!r} holds no chapter run records ({RECORDS}); run "
+                         "`python -m gvcf.book run` first")
+    return [json.loads(p.read_text()) for p in paths]
+
+
+def _row(cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(head: list[str], rows: list[list]) -> str:
+    fmt = lambda v: f"{v:,.0f}" if isinstance(v, float) else v   # noqa: E731 - whole seconds
+    lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1))]
+    return "\n".join(lines + [_row([fmt(v) for v in r]) for r in rows])
+
+
+def stage_rows(records: list[dict]) -> tuple[list[str], list[list]]:
+    """(header, rows): seconds per chapter in each stage, "other" the rest of its wall time, and a total row."""
+    head = ["chapter", "total", *STAGES, "other"]
+    rows = []
+    for r in records:
+        parts = [float(r["stages"].get(k, 0.0)) for k in STAGES]
+        rows.append([r["notebook"], float(r["seconds"]), *parts, max(0.0, float(r["seconds"]) - sum(parts))])
+    rows.append(["all", *(sum(row[i] for row in rows) for i in range(1, len(head)))])
+    return head, rows
+
+
+def generation_rows(records: list[dict]) -> tuple[list[str], list[list]]:
+    """(header, rows): generation's seconds per label summed over the chapters, largest first, with its share."""
+    totals: dict[str, float] = {}
+    for r in records:
+        for label, seconds in by_label(r["stages"], "generation").items():
+            totals[label] = totals.get(label, 0.0) + float(seconds)
+    whole = sum(float(r["stages"].get("generation", 0.0)) for r in records) or 1.0
+    rows = [[label, s, f"{100 * s / whole:.0f}%"] for label, s in sorted(totals.items(), key=lambda kv: -kv[1])]
+    return ["method and sampler", "generation, s", "share"], rows
+
+
+def profile_markdown(records: list[dict]) -> str:
+    """Both tables as Markdown, seconds rounded to whole seconds."""
+    return "\n\n".join([_table(*stage_rows(records)), _table(*generation_rows(records))]) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gvcf.book.profile", description=__doc__.splitlines()[0])
+    parser.add_argument("--out-dir", default=str(CHAPTERS_DIR),
+                        help=f"the folder of the executed chapters and their run records (default: {CHAPTERS_DIR})")
+    args = parser.parse_args(argv)
+    try:
+        print(profile_markdown(read_records(args.out_dir)), end="")
+    except ValueError as err:
+        parser.error(str(err))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
