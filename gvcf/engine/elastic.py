@@ -28,6 +28,7 @@ from .generate import (DEFAULT_GUIDANCE, OUTPUT_TYPES, GenerationResult, _as_ima
                        derive_seed, require_finite)
 from .models import PromptEmbeds, auto_view_batch
 from .samplers import DEFAULT_STEPS, make_sampler
+from .stages import stage
 from .views import ViewLayout, canvas
 
 SAMPLER = "ddim"   # the authors' code samples with DDIM (eta 0) only
@@ -433,6 +434,7 @@ class ElasticPlan:
                 for i in range(steps)]
 
 
+@stage("generation")
 def generate_elastic(model, prompt: str, height: int | None = None, width: int | None = None, seed: int = 0,
                      steps: int | None = None, guidance_scale: float = DEFAULT_GUIDANCE, negative_prompt: str = "",
                      output_type: str = "pil", progress: bool = True, view_batch_size: int | None = None,
