@@ -198,3 +198,16 @@ def test_verdict_power_and_needed_n_refuse_non_finite_numbers():
 def test_a_bad_seed_is_refused_by_name(seed):
     with pytest.raises(ValueError, match="seed"):
         evidence.compare([1.0, 2.0], [1.0, 3.0], seed=seed)
+
+
+def test_bca_counts_draws_equal_to_the_estimate_as_half_below():
+    """Efron & Tibshirani Eq. 14.14 with mid-rank ties: 2 draws below the estimate, 4 equal, 4 above give
+    z0 = Phi^-1((2 + 4/2) / 10); symmetric jackknife values give acceleration 0, so the interval is the
+    bootstrap quantiles at Phi(2 z0 +- z_{alpha})."""
+    from statistics import NormalDist
+
+    boot = np.array([0.0, 0.5, 1.0, 1.0, 1.0, 1.0, 1.5, 2.0, 2.5, 3.0])
+    low, high, name = evidence._bca(boot, 1.0, [np.array([-1.0, 0.0, 1.0])], 0.9)
+    z0, z = NormalDist().inv_cdf(0.4), NormalDist().inv_cdf(0.95)
+    expected = np.quantile(boot, [NormalDist().cdf(2 * z0 - z), NormalDist().cdf(2 * z0 + z)])
+    assert name == "BCa" and (low, high) == pytest.approx(tuple(expected), abs=1e-12)
