@@ -132,7 +132,7 @@ def _assert_same_weights(dir_a, dir_b, parts=("vae", "unet", "text_encoder")):
 
 
 def _checkpoint_bytes(work):
-    from gvcf.world.training import STAGES
+    from gvcf.world.train_config import STAGES
 
     return {s: (work / st["file"]).read_bytes() for s, st in STAGES.items()}
 
@@ -155,7 +155,7 @@ def test_retrain_stale_retrains_only_the_stages_a_change_reaches(trained, tmp_pa
     retrained from the others, and the weights equal a fresh run of the new config (each stage has its own streams)."""
     import dataclasses
 
-    from gvcf.world.training import STAGES, load_config
+    from gvcf.world.train_config import STAGES, load_config
 
     out, _ = trained
     cfg = dataclasses.replace(SMOKE, **change)
@@ -183,7 +183,7 @@ def test_retrain_stale_retrains_only_the_stages_a_change_reaches(trained, tmp_pa
 def test_every_config_field_belongs_to_one_stage_or_to_the_output():
     import dataclasses
 
-    from gvcf.world.training import OUTPUT_FIELDS, STAGES
+    from gvcf.world.train_config import OUTPUT_FIELDS, STAGES
 
     placed = [f for st in STAGES.values() for f in st["fields"]] + list(OUTPUT_FIELDS)
     assert sorted(placed) == sorted(f.name for f in dataclasses.fields(TrainConfig))   # none missing, none twice
@@ -203,7 +203,7 @@ def test_every_config_field_belongs_to_one_stage_or_to_the_output():
 def test_stale_stages(change, stale):
     import dataclasses
 
-    from gvcf.world.training import stale_stages
+    from gvcf.world.train_config import stale_stages
 
     assert stale_stages(SMOKE, dataclasses.replace(SMOKE, **change)) == stale
     assert stale_stages(SMOKE, SMOKE) == []
@@ -212,7 +212,7 @@ def test_stale_stages(change, stale):
 def test_an_output_only_change_resumes_without_retraining(trained, tmp_path):
     import dataclasses
 
-    from gvcf.world.training import load_config
+    from gvcf.world.train_config import load_config
 
     out, _ = trained
     reused, work = tmp_path / "reused", tmp_path / "reused.work"
@@ -230,9 +230,9 @@ def test_an_output_only_change_resumes_without_retraining(trained, tmp_path):
 def test_the_log_forgets_the_steps_a_resumed_stage_repeats(tmp_path):
     import pandas as pd
 
-    from gvcf.world.training import _Log
+    from gvcf.world.stage_loop import LossLog
 
-    log = _Log(tmp_path / "log.csv")
+    log = LossLog(tmp_path / "log.csv")
     log.forget("unet", 0)   # no file yet: nothing to do
     for stage, steps in (("vae", (25, 50)), ("unet", (25, 50, 75))):
         for step in steps:
@@ -265,22 +265,23 @@ def test_train_embedded_command_line_settings():
 def test_a_run_killed_mid_stage_resumes_to_the_same_weights(trained, tmp_path, monkeypatch, stage):
     """Killed right after the stage's step-2 checkpoint (of 3), a rerun goes on from it: weights, optimizer, EMA and
     random streams resume, so the result equals the uninterrupted run bit for bit."""
-    import gvcf.world.training as training
+    import gvcf.world.stage_loop as stage_loop
+    from gvcf.world.train_config import STAGES
 
     out, _ = trained
-    save = training._atomic_save
+    save = stage_loop.atomic_save
 
     def save_then_die(obj, path):
         save(obj, path)
-        if path.name == training.STAGES[stage]["file"] and isinstance(obj, dict) and obj.get("step") == 2:
+        if path.name == STAGES[stage]["file"] and isinstance(obj, dict) and obj.get("step") == 2:
             raise KeyboardInterrupt
 
     again = tmp_path / "again"
-    monkeypatch.setattr(training, "_atomic_save", save_then_die)
+    monkeypatch.setattr(stage_loop, "atomic_save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train_embedded(again, SMOKE, progress=False)
     assert not again.exists() and not list(tmp_path.glob("again.*coming"))   # the model folder comes at the end
-    monkeypatch.setattr(training, "_atomic_save", save)
+    monkeypatch.setattr(stage_loop, "atomic_save", save)
     train_embedded(again, SMOKE, progress=False)
     _assert_same_weights(out, again)
 
@@ -322,7 +323,7 @@ def test_refuses_to_write_into_a_folder_that_holds_files(trained, tmp_path, monk
 
 
 def test_stage_plan(tmp_path):
-    from gvcf.world.training import stage_plan
+    from gvcf.world.train_config import stage_plan
 
     assert stage_plan(SMOKE, tmp_path) == f"no checkpoints in {tmp_path}: every stage is trained from scratch " \
                                           f"(vae, latents, unet, decoder)"
