@@ -464,7 +464,40 @@ def generate_elastic(model, prompt: str, height: int | None = None, width: int |
       sum so far is not exactly 0);
     - SDXL is not supported (their XL path conditions on 4x the canvas size; not reproduced here).
     """
-    # -- check everything that needs no model --
+    seed, opts, steps, guidance_scale, negative_prompt, view_batch_size = _check_elastic_inputs(
+        prompt, seed, steps, guidance_scale, negative_prompt, output_type, view_batch_size, callback, settings)
+    model = _resolve_model(model)
+    if model.is_xl:
+        raise ValueError("model: ElasticDiffusion runs Stable Diffusion 1 / 2 models here; SDXL is not supported")
+    plan = ElasticPlan.create(model, height, width, opts["patch_size"])
+    H, W = plan.geometry.layout.height, plan.geometry.layout.width
+    view_batch_size = view_batch_size or auto_view_batch(model, (model.latent_size, model.latent_size), False)
+
+    t0 = time.perf_counter()
+    sampler = make_sampler(SAMPLER, model.scheduler_config, steps, device=model.device)
+    text = model.encode_prompt(prompt, negative_prompt, guidance=True)
+    gen = torch.Generator("cpu").manual_seed(seed)
+    x = torch.randn((1, model.latent_channels, H, W), generator=gen).to(model.device, model.dtype) \
+        * sampler.init_noise_sigma
+    with torch.no_grad():
+        x = _elastic_denoise(model, x, sampler, steps, plan, text, gen, seed, opts, guidance_scale, view_batch_size,
+                             progress, callback)
+        image = None if output_type == "latent" else require_finite(model.decode(x), "the decoded image")
+    seconds = time.perf_counter() - t0
+    patch = plan.patches[0]
+    layout = ViewLayout.create(H, W, (patch.bottom - patch.top, patch.right - patch.left),
+                               (min(plan.window, H), min(plan.window, W)))
+    config = dict(model=model.name, prompt=prompt, negative_prompt=negative_prompt, height=plan.geometry.height,
+                  width=plan.geometry.width, method="elastic", sampler=SAMPLER, steps=steps,
+                  guidance_scale=guidance_scale, seed=seed, **opts)
+    return GenerationResult(None if image is None else _as_image(image, output_type), x, layout,
+                            model.vae_scale_factor, seconds, config)
+
+
+def _check_elastic_inputs(prompt, seed, steps, guidance_scale, negative_prompt, output_type, view_batch_size,
+                          callback, settings: dict) -> tuple:
+    """Check generate_elastic's arguments, everything that needs no model, in a fixed order (a ValueError names the
+    first bad one): seed, settings (with their defaults), steps, guidance_scale, negative_prompt, view_batch_size."""
     if not isinstance(prompt, str):
         raise ValueError(f"prompt must be a string, got {type(prompt).__name__}")
     seed = check_seed(seed)
@@ -482,51 +515,38 @@ def generate_elastic(model, prompt: str, height: int | None = None, width: int |
     view_batch_size = positive_int(view_batch_size, "view_batch_size", optional=True)
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable or None, got {type(callback).__name__}")
-    model = _resolve_model(model)
-    if model.is_xl:
-        raise ValueError("model: ElasticDiffusion runs Stable Diffusion 1 / 2 models here; SDXL is not supported")
-    plan = ElasticPlan.create(model, height, width, opts["patch_size"])
-    geometry, copy, patches, owners = plan.geometry, plan.copy, plan.patches, plan.owners
-    f, view, window, size = model.vae_scale_factor, model.latent_size, plan.window, copy.size
-    H, W = geometry.layout.height, geometry.layout.width
-    view_batch_size = view_batch_size or auto_view_batch(model, (view, view), False)
+    return seed, opts, steps, guidance_scale, negative_prompt, view_batch_size
 
-    t0 = time.perf_counter()
-    device = model.device
-    sampler = make_sampler(SAMPLER, model.scheduler_config, steps, device=device)
+
+def _elastic_denoise(model, x: torch.Tensor, sampler, steps: int, plan: ElasticPlan, text: PromptEmbeds,
+                     gen: torch.Generator, seed: int, opts: dict, guidance_scale: float, view_batch_size: int,
+                     progress: bool, callback) -> torch.Tensor:
+    """ElasticDiffusion's denoising loop from x_T: each step the local and global estimates (Eq. 6-7), the repaint
+    pass with less guidance, and reduced-resolution guidance towards the reduced copy's x_0; every draw from gen."""
     scheduler = sampler.scheduler
     span = scheduler.config.num_train_timesteps // scheduler.num_inference_steps
-    text = model.encode_prompt(prompt, negative_prompt, guidance=True)
-    gen = torch.Generator("cpu").manual_seed(seed)
     backgrounds = _Backgrounds(model, seed, scheduler.alphas_cumprod)
-    x = torch.randn((1, model.latent_channels, H, W), generator=gen).to(device, model.dtype) * sampler.init_noise_sigma
+    copy = plan.copy
     passes = opts["resampling_steps"] + 1
     last = len(sampler.timesteps) - 1
-    with torch.no_grad():
-        for i, t in enumerate(tqdm(sampler.timesteps, desc="elastic", disable=not progress)):
-            args = (copy, passes, gen, opts["new_p"], patches, owners, text, view, backgrounds, view_batch_size)
-            direction, local, reduced, uncond = _estimate(model, x, i, t, *args)
-            step = sampler.step(local + guidance_scale * direction, i, x)
-            scale = guidance_scale
-            if opts["repaint"] and passes > 1 and i < last:   # renoise to t and redo the step with less guidance
-                x = _undo(step.mean, int(sampler.timesteps[i + 1]), span, scheduler.betas, gen)
-                scale = guidance_scale / REPAINT_GUIDANCE_DIVISOR
-                direction, local, reduced, uncond = _estimate(model, x, i, t, copy, 1, *args[2:])
-                step = sampler.step(local + scale * direction, i, x)
-            x_next = step.mean
-            weight = rrg_weight(i, steps, opts["rrg_scale"], opts["cosine_scale"], opts["rrg_stop_t"])
-            if weight > RRG_MIN_WEIGHT:   # reduced-resolution guidance: pull x_0 towards the reduced copy's x_0
-                ref = sampler.step(uncond + scale * _nearest(direction, size), i, reduced).pred_original
-                ref = _nearest(ref, x.shape[-2:])
-                x_next = x_next + 2 * weight * (ref - step.pred_original) / step.pred_original.numel()
-            x = require_finite(x_next, "ElasticDiffusion's step", i, sampler.timesteps)
-            if callback is not None:
-                callback(i, t, x)
-        image = None if output_type == "latent" else require_finite(model.decode(x), "the decoded image")
-    seconds = time.perf_counter() - t0
-    layout = ViewLayout.create(H, W, (patches[0].bottom - patches[0].top, patches[0].right - patches[0].left),
-                               (min(window, H), min(window, W)))
-    config = dict(model=model.name, prompt=prompt, negative_prompt=negative_prompt, height=geometry.height,
-                  width=geometry.width, method="elastic", sampler=SAMPLER, steps=steps, guidance_scale=guidance_scale,
-                  seed=seed, **opts)
-    return GenerationResult(None if image is None else _as_image(image, output_type), x, layout, f, seconds, config)
+    for i, t in enumerate(tqdm(sampler.timesteps, desc="elastic", disable=not progress)):
+        args = (copy, passes, gen, opts["new_p"], plan.patches, plan.owners, text, model.latent_size, backgrounds,
+                view_batch_size)
+        direction, local, reduced, uncond = _estimate(model, x, i, t, *args)
+        step = sampler.step(local + guidance_scale * direction, i, x)
+        scale = guidance_scale
+        if opts["repaint"] and passes > 1 and i < last:   # renoise to t and redo the step with less guidance
+            x = _undo(step.mean, int(sampler.timesteps[i + 1]), span, scheduler.betas, gen)
+            scale = guidance_scale / REPAINT_GUIDANCE_DIVISOR
+            direction, local, reduced, uncond = _estimate(model, x, i, t, copy, 1, *args[2:])
+            step = sampler.step(local + scale * direction, i, x)
+        x_next = step.mean
+        weight = rrg_weight(i, steps, opts["rrg_scale"], opts["cosine_scale"], opts["rrg_stop_t"])
+        if weight > RRG_MIN_WEIGHT:   # reduced-resolution guidance: pull x_0 towards the reduced copy's x_0
+            ref = sampler.step(uncond + scale * _nearest(direction, copy.size), i, reduced).pred_original
+            ref = _nearest(ref, x.shape[-2:])
+            x_next = x_next + 2 * weight * (ref - step.pred_original) / step.pred_original.numel()
+        x = require_finite(x_next, "ElasticDiffusion's step", i, sampler.timesteps)
+        if callback is not None:
+            callback(i, t, x)
+    return x

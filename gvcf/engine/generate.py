@@ -13,13 +13,13 @@ import torch
 from tqdm.auto import tqdm
 
 from .checks import finite_number, is_int, positive_int
-from .fusion import FusionPlan, fuse, fusion_method
+from .fusion import FusionMethod, FusionPlan, fuse, fusion_method
 from .models import Model, PromptEmbeds, auto_view_batch, load_model
 from .regions import check_regions, layer_masks
 from .samplers import check_sampler, make_sampler
 from .stages import stage
 from .style import align_noise, check_alpha
-from .views import ViewLayout, canvas, stride_pair
+from .views import Canvas, ViewLayout, canvas, stride_pair
 from .weights import WEIGHT_MAPS, weight_map
 
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
@@ -207,7 +207,63 @@ def generate_batch(
     views are denoised with its prompt, its mask times their weights; the canvas's prompt fills the rest, weight
     1 - sum of the masks (gvcf.engine.regions).
     """
-    # -- check the inputs (everything that needs no model first) --
+    inputs = _check_batch_inputs(prompts, seeds, stride, fusion, sampler, steps, guidance_scale, negative_prompt,
+                                  alpha, reference_noise, latents, circular, view_batch_size, output_type, eta,
+                                  weights, decode_tile, regions)
+    model = _resolve_model(model)
+    steps = check_sampler(sampler, inputs.steps, eta, model.scheduler_config.get("num_train_timesteps"))
+    canvases = _fit_canvases(model, inputs, height, width, stride, circular)
+    layout, k = canvases.layout, len(inputs.seeds)
+
+    t0 = time.perf_counter()
+    sampler_ = make_sampler(sampler, model.scheduler_config, steps, eta=eta, device=model.device)
+    plan = FusionPlan.create(layout, weight_map(weights or inputs.method.weights, *layout.window), model.device,
+                             canvases.masks)
+    text, canvas_texts = encode_prompts(model, inputs.prompts, inputs.regions, plan, inputs.negative_prompt,
+                                        inputs.guidance_scale)
+    contexts = [StepContext(model, t, sampler_, inputs.guidance_scale, layout, canvases.view_batch_size)
+                for t in canvas_texts]
+    gens = [torch.Generator("cpu").manual_seed(s) for s in inputs.seeds]
+    xs = prepare_latents(gens, inputs.seeds, canvases.shape, layout.window, sampler_.init_noise_sigma, model.device,
+                         canvases.latents, canvases.reference_noise, inputs.alpha)
+    with torch.no_grad():
+        xs = denoise(model, xs, gens, sampler_, plan, inputs.method.correct_variance, text, contexts,
+                     inputs.guidance_scale, canvases.view_batch_size, view_hook, progress=progress,
+                     desc=f"{fusion}/{sampler}")
+        images = [None if output_type == "latent" else
+                  decode(model, x, f"canvas {j}'s decoded image", circular=circular, tile=inputs.decode_tile)
+                  for j, x in enumerate(xs)]
+    seconds = (time.perf_counter() - t0) / k
+    configs = [_canvas_config(model, inputs, canvases.geometry, prompt, seed, fusion, sampler, steps, circular, eta,
+                              weights or inputs.method.weights) for prompt, seed in zip(inputs.prompts, inputs.seeds)]
+    return [GenerationResult(None if image is None else _as_image(image, output_type), x, layout,
+                             model.vae_scale_factor, seconds, config)
+            for x, image, config in zip(xs, images, configs)]
+
+
+@dataclass(frozen=True)
+class _BatchInputs:
+    """generate_batch's arguments as checked before any model work (the rest pass through unchanged)."""
+
+    method: FusionMethod
+    steps: int
+    alpha: float
+    seeds: list
+    prompts: list
+    negative_prompt: str
+    guidance_scale: float
+    view_batch_size: int | None
+    decode_tile: int | None
+    latents: torch.Tensor | None
+    reference_noise: torch.Tensor | None
+    regions: list | None
+
+
+def _check_batch_inputs(prompts, seeds, stride, fusion, sampler, steps, guidance_scale, negative_prompt, alpha,
+                        reference_noise, latents, circular, view_batch_size, output_type, eta, weights, decode_tile,
+                        regions) -> _BatchInputs:
+    """Check generate_batch's arguments, everything that needs no model, in a fixed order: a ValueError names the
+    first bad one before a model is loaded."""
     method = fusion_method(fusion)
     steps = check_sampler(sampler, steps, eta)
     alpha = check_alpha(alpha)
@@ -231,43 +287,53 @@ def generate_batch(
     reference_noise = _finite_tensor(reference_noise, "reference_noise")
     stride_pair(stride)   # a malformed stride fails before the model loads
     regions = check_regions(regions)
-    model = _resolve_model(model)
-    steps = check_sampler(sampler, steps, eta, model.scheduler_config.get("num_train_timesteps"))
+    return _BatchInputs(method, steps, alpha, seeds, prompts, negative_prompt, guidance_scale, view_batch_size,
+                        decode_tile, latents, reference_noise, regions)
+
+
+@dataclass(frozen=True)
+class _Canvases:
+    """The canvases' geometry on a model, and the per-canvas inputs checked against it."""
+
+    geometry: Canvas
+    shape: tuple
+    latents: list | None
+    reference_noise: list | None
+    view_batch_size: int
+    masks: torch.Tensor | None
+
+    @property
+    def layout(self) -> ViewLayout:
+        return self.geometry.layout
+
+
+def _fit_canvases(model: Model, inputs: _BatchInputs, height, width, stride, circular: bool) -> _Canvases:
+    """The canvas geometry on the model, refused (ValueError) when its latents would not fit the device's memory;
+    given latents and reference noise split per canvas and checked against its shape; the views per UNet call; the
+    regions' masks on the latent grid."""
     geometry = canvas(model, height, width, stride, circular)
-    layout, f, k = geometry.layout, model.vae_scale_factor, len(seeds)
+    layout, k = geometry.layout, len(inputs.seeds)
     check_fits_memory(layout, k, model.latent_channels, model.dtype, model.device, height, width)
     shape = (1, model.latent_channels, layout.height, layout.width)
-    latents = _per_canvas(latents, shape, k, "latents", shared=False)
-    reference_noise = _per_canvas(reference_noise, (1, shape[1], *layout.window), k, "reference_noise", shared=True)
-    view_batch_size = view_batch_size or auto_view_batch(model, layout.window, guidance_scale > 1.0)
-    masks = layer_masks(regions, geometry.height, geometry.width, f) if regions else None
+    latents = _per_canvas(inputs.latents, shape, k, "latents", shared=False)
+    reference_noise = _per_canvas(inputs.reference_noise, (1, shape[1], *layout.window), k, "reference_noise",
+                                  shared=True)
+    view_batch_size = inputs.view_batch_size or auto_view_batch(model, layout.window, inputs.guidance_scale > 1.0)
+    masks = (layer_masks(inputs.regions, geometry.height, geometry.width, model.vae_scale_factor)
+             if inputs.regions else None)
+    return _Canvases(geometry, shape, latents, reference_noise, view_batch_size, masks)
 
-    t0 = time.perf_counter()
-    sampler_ = make_sampler(sampler, model.scheduler_config, steps, eta=eta, device=model.device)
-    plan = FusionPlan.create(layout, weight_map(weights or method.weights, *layout.window), model.device, masks)
-    text, canvas_texts = encode_prompts(model, prompts, regions, plan, negative_prompt, guidance_scale)
-    contexts = [StepContext(model, t, sampler_, guidance_scale, layout, view_batch_size) for t in canvas_texts]
-    gens = [torch.Generator("cpu").manual_seed(s) for s in seeds]
-    xs = prepare_latents(gens, seeds, shape, layout.window, sampler_.init_noise_sigma, model.device, latents,
-                         reference_noise, alpha)
-    with torch.no_grad():
-        xs = denoise(model, xs, gens, sampler_, plan, method.correct_variance, text, contexts, guidance_scale,
-                     view_batch_size, view_hook, progress=progress, desc=f"{fusion}/{sampler}")
-        images = [None if output_type == "latent" else
-                  decode(model, x, f"canvas {j}'s decoded image", circular=circular, tile=decode_tile)
-                  for j, x in enumerate(xs)]
-    seconds = (time.perf_counter() - t0) / k
-    results = []
-    for x, image, prompt, seed in zip(xs, images, prompts, seeds):
-        config = dict(model=model.name, prompt=prompt, negative_prompt=negative_prompt, height=geometry.height,
-                      width=geometry.width, stride=geometry.stride, fusion=fusion, sampler=sampler, steps=steps,
-                      guidance_scale=guidance_scale, alpha=alpha, seed=seed, circular=circular, eta=eta,
-                      weights=weights or method.weights)
-        if regions:
-            config["regions"] = [(q, hashlib.sha256(m.tobytes()).hexdigest()[:16]) for m, q in regions]
-        results.append(GenerationResult(None if image is None else _as_image(image, output_type), x, layout, f,
-                                        seconds, config))
-    return results
+
+def _canvas_config(model: Model, inputs: _BatchInputs, geometry: Canvas, prompt: str, seed: int, fusion: str,
+                   sampler: str, steps: int, circular: bool, eta: float, weights: str) -> dict:
+    """GenerationResult.config of one canvas: everything that determines it (regions: prompt and mask digest)."""
+    config = dict(model=model.name, prompt=prompt, negative_prompt=inputs.negative_prompt, height=geometry.height,
+                  width=geometry.width, stride=geometry.stride, fusion=fusion, sampler=sampler, steps=steps,
+                  guidance_scale=inputs.guidance_scale, alpha=inputs.alpha, seed=seed, circular=circular, eta=eta,
+                  weights=weights)
+    if inputs.regions:
+        config["regions"] = [(q, hashlib.sha256(m.tobytes()).hexdigest()[:16]) for m, q in inputs.regions]
+    return config
 
 
 def encode_prompts(model: Model, prompts: list[str], regions, plan: FusionPlan, negative_prompt: str,
