@@ -257,13 +257,11 @@ def cmd_dataset(args) -> None:
             pd.DataFrame([row]).to_csv(args.csv, index=False)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_generate(sub) -> None:
+    """The `generate` subcommand: one panorama by fusion or ElasticDiffusion."""
     from .engine.fusion import FUSIONS
     from .engine.generate import DEFAULT_GUIDANCE
     from .engine.samplers import SAMPLERS
-
-    p = argparse.ArgumentParser(prog="gvcf", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="generate one panorama")
     g.add_argument("--prompt", required=True)
@@ -287,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--output", default="panorama.png")
     g.set_defaults(func=cmd_generate)
 
+
+def _add_bench(sub) -> None:
+    """The `bench` subcommand (optional: without its dependencies it says why and exits)."""
     b = sub.add_parser("bench", help="time generation against diffusers and the bare UNet")
     try:
         add_bench_arguments(b)
@@ -295,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         unavailable = f"bench unavailable: {err}"
         b.set_defaults(func=lambda a: sys.exit(unavailable))
 
+
+def _add_train_embedded(sub) -> None:
+    """The `train-embedded` subcommand: train the bundled model (gvcf.world.training)."""
     t = sub.add_parser("train-embedded", help="train the bundled model from scratch")
     t.add_argument("--out", default=None, help="the model folder, written when training has finished (default: "
                    "the bundled model's, data/models/gvcf-world-64, which needs --overwrite)")
@@ -314,12 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--smoke", action="store_true", help="a few steps only (CI)")
     t.set_defaults(func=cmd_train)
 
+
+def _add_model_card(sub) -> None:
+    """The `model-card` subcommand: measure the bundled model and write its README."""
     m = sub.add_parser("model-card", help="measure the bundled model's quality bars and write its README")
     m.add_argument("--model-dir", default="data/models/gvcf-world-64")
     m.add_argument("--quick", action="store_true", help="small sample sizes (a smoke run)")
     m.add_argument("--render-only", action="store_true", help="rewrite README.md from card.json without measuring")
     m.set_defaults(func=cmd_model_card)
 
+
+def _add_dataset(sub) -> None:
+    """The `dataset` subcommand and its actions: generate, crop, evaluate."""
     d = sub.add_parser("dataset", help="generate, crop and evaluate datasets (accelerate-aware)")
     dsub = d.add_subparsers(dest="action", required=True)
     dg = dsub.add_parser("generate")
@@ -333,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--reference", required=True)
     de.add_argument("--csv", default=None)
     d.set_defaults(func=cmd_dataset)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gvcf", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_generate, _add_bench, _add_train_embedded, _add_model_card, _add_dataset):
+        add(sub)
     return p
 
 
