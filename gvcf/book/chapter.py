@@ -1,4 +1,4 @@
-"""A chapter's setup from its notebook parameters: one call, `S, PROMPTS = chapter(...)`."""
+"""A chapter's setup from its notebook parameters: one call, `setup, chapter_prompts = chapter(globals())`."""
 from __future__ import annotations
 
 import json
@@ -71,14 +71,51 @@ def resolve_numbers(values, default, name: str, kind=float) -> list:
 
 
 
-def chapter(*, prompts=None, n_prompts: int | None = None, default_prompts: int | None = None, n_per_prompt: int = 1,
-            profile: str = "", **settings) -> tuple[Setup, list[str]]:
+# The parameters chapter() reads: its own and setup()'s (its signature, less `verbose`: a chapter prints no
+# generation lines, the runner's stage summary times generation per method). Every chapter's parameters cell
+# assigns each of them but those in OPTIONAL_PARAMETERS, which only some chapters have (setup's default elsewhere).
+OWN_PARAMETERS = ("prompts", "n_prompts", "n_per_prompt", "profile")
+OPTIONAL_PARAMETERS = ("sync_weight",)
+
+
+def chapter_parameters() -> tuple[str, ...]:
+    """The names chapter() takes from a notebook's namespace: OWN_PARAMETERS, then setup()'s parameters."""
+    import inspect
+
+    return OWN_PARAMETERS + tuple(n for n in inspect.signature(setup).parameters if n != "verbose")
+
+
+def parameters_from(namespace) -> dict:
+    """{name: value} of chapter_parameters() in `namespace` (a notebook's globals(): its parameters cell, with
+    papermill's overrides after it). ValueError naming every parameter the namespace lacks that is not optional,
+    with the names there that look like it (a misspelt assignment in a parameters cell)."""
+    import difflib
+
+    names = chapter_parameters()
+    missing = [n for n in names if n not in namespace and n not in OPTIONAL_PARAMETERS]
+    if missing:
+        near = {n: difflib.get_close_matches(n, [k for k in namespace if isinstance(k, str)], n=1) for n in missing}
+        hints = "".join(f"; {n}: did you mean to assign it as {near[n][0]!r}?" for n in missing if near[n])
+        raise ValueError(f"the chapter's parameters cell must assign {missing} (every chapter's parameters: "
+                         f"{[n for n in names if n not in OPTIONAL_PARAMETERS]}){hints}")
+    return {n: namespace[n] for n in names if n in namespace}
+
+
+def chapter(namespace=None, /, *, default_prompts: int | None = None, **parameters) -> tuple[Setup, list[str]]:
     """Set a chapter up: its Setup (model loaded once per kernel, image sets under results_dir) and its prompts
-    (the first n_prompts of the paper's first `default_prompts` prompts unless prompts are given). `settings` are
-    gvcf.paper.chapter_setup.setup's (model, device, results_dir, dataset_dir, seed, steps, ddim_steps, ddpm_steps,
-    width_views, stride, sync_weight). Prints one line saying what runs."""
+    (the first n_prompts of the paper's first `default_prompts` prompts unless prompts are given). Prints two lines
+    saying what runs.
+
+    A notebook passes its namespace, so each parameter is declared once, in its parameters cell:
+    ``setup, prompts = chapter(globals(), default_prompts=5)`` reads chapter_parameters() from it (ValueError
+    naming a missing one: parameters_from). Scripts and tests may pass the parameters by keyword instead (they win
+    over the namespace): prompts, n_prompts, n_per_prompt, profile, and gvcf.paper.chapter_setup.setup's (model,
+    device, results_dir, dataset_dir, seed, steps, ddim_steps, ddpm_steps, width_views, stride, sync_weight)."""
+    values = ({} if namespace is None else parameters_from(namespace)) | parameters
+    prompts, n_prompts = values.pop("prompts", None), values.pop("n_prompts", None)
+    n_per_prompt, profile = values.pop("n_per_prompt", 1), values.pop("profile", "")
     positive_int(n_per_prompt, "n_per_prompt")
-    S = setup(**settings)
+    S = setup(**values, verbose=False)
     chosen = resolve_prompts(prompts, PAPER_PROMPTS[:default_prompts], first=n_prompts)
     print(f"profile {profile}: model {S.model_name} on {S.device}\n{len(chosen)} prompt(s) x {n_per_prompt} "
           f"panorama(s); DDIM {S.steps_for('ddim')} steps, DDPM {S.steps_for('ddpm')} steps")

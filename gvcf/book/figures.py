@@ -1,6 +1,8 @@
 """The chapters' figures, one call each (each draws, shows and returns its matplotlib figure)."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 
@@ -104,17 +106,29 @@ def regions(panoramas: dict, prompt: str, region_prompt: str):
     return _show(show_panoramas(list(panoramas.values()), labels, title="Two prompts on one canvas"))
 
 
-@stage("plotting")
-def save_readme_figure(fig, profile: str, target: str = "../book/figures/overview.png") -> None:
-    """The README's picture, written by the published book's run (profile `book`) only."""
-    if profile != "book":
-        return
-    from ..paper.chapter_setup import resolve_path
+FIGURES_DIR = "figures"   # under a chapter's results_dir: the figures a chapter saves, one folder per profile
 
-    path = resolve_path(target)
+
+def overview_path(results_dir, profile: str):
+    """Where chapter 1 saves Fig. 1 as a PNG: <results_dir>/figures/<profile>/overview.png (the book profile's is the
+    README's picture; gvcf.book.runner.publish copies it to book/figures/overview.png)."""
+    from pathlib import Path
+
+    return Path(results_dir) / FIGURES_DIR / str(profile) / "overview.png"
+
+
+@stage("plotting")
+def save_overview(fig, S, profile: str):
+    """Save Fig. 1 (one panorama's figure) under the chapter's results_dir, never into the checkout; returns the path.
+    """
+    from ..eval.cache import write_atomic
+
+    path = overview_path(S.results_dir, profile)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    print(f"saved {path}")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=150, bbox_inches="tight")
+    write_atomic(path, buffer.getvalue())
+    return path
 
 
 @stage("plotting")

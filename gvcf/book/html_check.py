@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .render import SETTINGS_CLASS   # the settings table's <div> class, which check looks for
+from .render import SETTINGS_CLASS, SHOW_INPUT   # the settings table's <div> class; the tag of a cell shown on purpose
 from .toc import CHAPTERS, TABLE_CHAPTERS
 
 BUILD_DIR = Path("_build") / "html"
@@ -17,6 +17,7 @@ BUILD_DIR = Path("_build") / "html"
 # hide-input) or inside a cell whose tag makes sphinx-togglebutton fold it
 CODE_INPUT_CLASS = "cell_input"
 FOLDING_CLASSES = ("tag_hide-input", "tag_hide-cell", "toggle-hidden")
+SHOWN_CLASS = f"tag_{SHOW_INPUT}"   # a cell whose code a chapter shows on purpose (gvcf.book.render.SHOW_INPUT)
 
 
 class _PageParser(HTMLParser):
@@ -33,7 +34,7 @@ class _PageParser(HTMLParser):
         self.unfolded_inputs = 0             # ... of which not inside a toggle
         self.settings_tables = 0             # tables inside the settings <div> (inside the content)
         self._stack: list[tuple[str, dict]] = []   # (tag, {role: 1} for each role the element opens)
-        self._open = {"content": 0, "fold": 0, "settings": 0}   # how many open elements of each role
+        self._open = {"content": 0, "fold": 0, "settings": 0, "shown": 0}   # open elements of each role
 
     @staticmethod
     def _is_content(tag: str, attrs: dict) -> bool:
@@ -60,13 +61,14 @@ class _PageParser(HTMLParser):
             self.settings_tables += bool(self._open["settings"])
         if self._depth and CODE_INPUT_CLASS in classes:
             self.code_inputs += 1
-            self.unfolded_inputs += not self._open["fold"]
+            self.unfolded_inputs += not (self._open["fold"] or self._open["shown"])
         if tag in ("br", "hr", "meta", "link", "input", "source", "wbr", "area", "base", "col", "embed",
                    "param", "track"):
             return
         roles = {"content": self._is_content(tag, a),
                  "fold": tag == "details" or any(c in classes for c in FOLDING_CLASSES),
-                 "settings": bool(self._depth) and SETTINGS_CLASS in classes}
+                 "settings": bool(self._depth) and SETTINGS_CLASS in classes,
+                 "shown": SHOWN_CLASS in classes}
         roles = {k: 1 for k, v in roles.items() if v}
         self._stack.append((tag, roles))
         for role in roles:
@@ -113,7 +115,7 @@ def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, tabl
     """Problems with a built book: missing chapter pages, images or scripts that are remote or do not resolve
     (MathJax must be the local copy: readers may be offline), chapters without a figure, chapters in
     table_chapters without a table (besides the settings table), chapters showing code cells unfolded (not inside
-    a toggle) and chapters without the table of the build's settings. Other pages that exist are checked for
+    a toggle, nor in a cell tagged show-input: shown on purpose) and chapters without the table of the build's settings. Other pages that exist are checked for
     images and scripts too. An empty list means the book looks complete."""
     build = Path(build_dir)
     if not build.is_dir():

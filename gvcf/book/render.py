@@ -4,7 +4,8 @@ After papermill has run a chapter, :func:`present` edits the executed copy (book
 notebooks/ stays plain, as users run it under nbval):
 
 - every code cell is tagged ``hide-input``: myst-nb folds its source into a "Show code cell source" toggle and shows
-  its outputs (figures, tables, verdicts);
+  its outputs (figures, tables, verdicts); but a cell the source tags ``show-input`` keeps its code shown (chapter 1's
+  call of the method itself, ``gvcf.generate``, where the method first appears);
 - the source's ``parameters`` cell and papermill's ``injected-parameters`` cell are tagged ``remove-cell`` (kept in
   the notebook, left off the page) and one short markdown table of this build's settings (profile, and every
   parameter with its effective value) is put where they were.
@@ -23,6 +24,7 @@ from pathlib import Path
 from ..paper.claims import VERDICTS, counts_text, effect_record
 
 HIDE_INPUT = "hide-input"
+SHOW_INPUT = "show-input"               # a source cell whose code the page shows (html_check: tag_show-input)
 REMOVE_CELL = "remove-cell"
 SETTINGS_TAG = "gvcf-settings"          # the inserted markdown cell's tag, and the class of its <div> in the HTML
 SETTINGS_CLASS = SETTINGS_TAG
@@ -133,7 +135,7 @@ def present(nb, profile: str, params: dict):
         if any(t in _tags(cell) for t in PARAMETER_TAGS):
             _add_tag(cell, REMOVE_CELL)
             first = i if first is None else first
-        else:
+        elif SHOW_INPUT not in _tags(cell):
             _add_tag(cell, HIDE_INPUT)
     table = nbformat.v4.new_markdown_cell(settings_markdown(profile, params, notebook_defaults(nb)),
                                           metadata={"tags": [SETTINGS_TAG]})

@@ -18,9 +18,14 @@ Output is written to ``<stem>.partial.ipynb`` and renamed when the notebook has 
 
 The executed copy is then prepared for the page (gvcf.book.render): code cells folded (``hide-input``), the
 parameters cells left off (``remove-cell``) and a table of the build's settings put in their place. At the end the
-claim verdicts of the executed chapters are counted and printed; under the profile ``book`` they are also written to
-``book/tally.json``, and every claim line to the table the intro page includes (``book/claims.md``). ``check``
-(gvcf.book.html_check) reports a chapter page whose code is shown unfolded or that lacks the settings table.
+seconds per stage (and generation's per method and sampler) and the claim verdicts of the executed chapters are
+printed. Under the profile ``book`` the run then publishes (:func:`publish`): the tally to ``book/tally.json``, every
+claim line to the table the intro page includes (``book/claims.md``), their forest plot to
+``book/figures/claims_forest.png`` and chapter 1's Fig. 1, which the chapter saved under its results_dir, to
+``book/figures/overview.png`` (the README's picture). These four files are the published record, committed; they are
+the only files a run writes outside the executed chapters' folder and results/, and no notebook writes into the
+checkout. ``check`` (gvcf.book.html_check) reports a chapter page whose code is shown unfolded (but for the cells a
+chapter shows on purpose) or that lacks the settings table.
 """
 from __future__ import annotations
 
@@ -50,6 +55,8 @@ TALLY_PROFILE = "book"                       # only the published book's run wri
 TALLY_PATH = Path("book") / "tally.json"
 CLAIMS_TABLE_PATH = Path("book") / "claims.md"   # the whole book's claims, included by the intro page
 CLAIMS_FOREST_PATH = Path("book") / "figures" / "claims_forest.png"   # the same claims as a forest plot (intro)
+OVERVIEW_CHAPTER = "01_overview"             # saves Fig. 1 under its results_dir (gvcf.book.figures.save_overview)
+OVERVIEW_PATH = Path("book") / "figures" / "overview.png"   # ... published here for the README
 
 
 # ----------------------------------------------------------------------------- profiles and parameters
@@ -325,11 +332,24 @@ def stage_table(records) -> str:
     return "\n".join(lines)
 
 
+def generation_line(records) -> str:
+    """Generation's seconds per method and sampler over the chapters that ran (the labels gvcf.eval.datasets puts on
+    the stage; gvcf.book.profile's second table), largest first: where the chapters' generation lines went."""
+    from .profile import generation_rows
+
+    ran = [r for r in records if r.get("status") == "ran" and "stages" in r]
+    rows = generation_rows(ran)[1] if ran else []
+    return ", ".join(f"{label} {seconds:.0f} s" for label, seconds, _ in rows)
+
+
 def print_stages(records) -> None:
-    """Print where the chapters that ran spent their time (seconds per stage)."""
+    """Print where the chapters that ran spent their time (seconds per stage, and generation's per method)."""
     table = stage_table(records)
     if table:
         print("[gvcf.book] seconds per stage:\n" + table, file=sys.stderr)
+    line = generation_line(records)
+    if line:
+        print(f"[gvcf.book] generation per method and sampler: {line}", file=sys.stderr)
 
 
 def _present(notebook: Path, stem: str, profile: str, params: dict) -> None:
@@ -345,9 +365,8 @@ def _present(notebook: Path, stem: str, profile: str, params: dict) -> None:
 
 def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -> dict | None:
     """Count the claim verdicts of the executed chapters in `out` made under `profile` (their records say so),
-    print the tally, and under the profile named `book` write it to book/tally.json, the intro's table of every
-    claim to book/claims.md and its forest plot to book/figures/claims_forest.png (each atomically). Returns it, or
-    None when no chapter of this profile is there."""
+    print the tally, and under the profile named `book` publish it (:func:`publish`). Returns it, or None when no
+    chapter of this profile is there."""
 
     chapters, other = {}, []
     for stem in stems:
@@ -372,19 +391,54 @@ def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -
     print(f"[gvcf.book] {render.tally_line(tally)}"
           + (f"; left out, made under another profile: {', '.join(other)}" if other else ""), file=sys.stderr)
     if profile == TALLY_PROFILE:
-        from ..eval.cache import write_atomic
-
-        path, table = Path(root) / TALLY_PATH, Path(root) / CLAIMS_TABLE_PATH
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, (json.dumps(tally, indent=1, ensure_ascii=False) + "\n").encode())
-        write_atomic(table, render.claims_table(tally).encode())
-        from .forest import forest_png
-
-        plot = Path(root) / CLAIMS_FOREST_PATH
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(plot, forest_png(tally))
-        print(f"[gvcf.book] claim tally -> {path}, {table}, {plot}", file=sys.stderr)
+        publish(tally, out, root)
     return tally
+
+
+def chapter_results_dir(stem: str, params: dict, root: str | os.PathLike = ".") -> Path:
+    """Where a chapter run with `params` kept its results: its results_dir parameter (relative: to root, as the
+    runner passes it), else its parameters cell's default (relative: to notebooks/, as the chapter reads it)."""
+    value, base = params.get("results_dir"), Path(root)
+    if value is None:
+        import nbformat
+
+        source = Path(root) / NOTEBOOKS_DIR / f"{stem}.ipynb"
+        value, base = render.notebook_defaults(nbformat.read(str(source), as_version=4)).get("results_dir"), \
+            source.parent
+    if value is None:
+        raise ValueError(f"{stem}: no results_dir (neither a parameter of the run nor a default of its notebook)")
+    path = Path(os.path.expanduser(str(value)))
+    return (path if path.is_absolute() else base / path).resolve()
+
+
+def publish(tally: dict, out: Path, root: str | os.PathLike = ".") -> list[Path]:
+    """Write the published record, each file atomically: the tally (book/tally.json), the intro's table of every claim
+    (book/claims.md), their forest plot (book/figures/claims_forest.png), and a copy of the README's picture, chapter
+    1's Fig. 1 as the chapter saved it under its results_dir (book/figures/overview.png; left as it was, with a
+    warning, when chapter 1 or its picture is missing). Returns the paths written."""
+    from ..eval.cache import write_atomic
+    from .figures import overview_path
+    from .forest import forest_png
+
+    root = Path(root)
+    files = {root / TALLY_PATH: (json.dumps(tally, indent=1, ensure_ascii=False) + "\n").encode(),
+             root / CLAIMS_TABLE_PATH: render.claims_table(tally).encode(),
+             root / CLAIMS_FOREST_PATH: forest_png(tally)}
+    record_path = out / f"{OVERVIEW_CHAPTER}{RECORD_SUFFIX}"
+    try:
+        record = json.loads(record_path.read_text())
+        if record.get("profile") != TALLY_PROFILE:
+            raise ValueError(f"{OVERVIEW_CHAPTER} was last run under profile {record.get('profile')!r}")
+        params = record["params"]
+        picture = overview_path(chapter_results_dir(OVERVIEW_CHAPTER, params, root), TALLY_PROFILE)
+        files[root / OVERVIEW_PATH] = picture.read_bytes()
+    except (OSError, ValueError, KeyError) as err:
+        print(f"[gvcf.book] WARNING: {OVERVIEW_PATH} not updated ({type(err).__name__}: {err})", file=sys.stderr)
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)
+    print(f"[gvcf.book] published -> {', '.join(str(p) for p in files)}", file=sys.stderr)
+    return list(files)
 
 
 # ----------------------------------------------------------------------------- CLI

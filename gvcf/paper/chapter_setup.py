@@ -34,7 +34,7 @@ from .constants import PAPER_VIEW, SYNC_WEIGHT
 from .methods import NOT_REPRODUCED, Method, method
 from .image_sets import images
 from .metric_rows import metric_row
-from .tables import ROOT, fraction_label
+from .tables import ROOT, fraction_label, wrap
 
 
 def resolve_path(path: str | os.PathLike) -> Path:
@@ -165,16 +165,17 @@ class Setup:
         return self.layout(stride).seams(scale=self.factor)
 
     def describe(self, strides=None) -> str:
-        """The geometry as text (deterministic: the chapters check it under nbval)."""
+        """The geometry as text (deterministic: the chapters check it under nbval), each line wrapped to the page
+        (gvcf.paper.tables.LINE_WIDTH)."""
         lines = [f"model {self.model_name}: views of {self.native} px ({self.model.latent_size} latent px, "
-                 f"VAE factor {self.factor}); canvas {self.height} x {self.width} px = {self.width_views} views wide "
-                 f"(the paper: 512 x 3584)"]
+                 f"VAE factor {self.factor})",
+                 f"canvas {self.height} x {self.width} px = {self.width_views} views wide (the paper: 512 x 3584)"]
         for s in [self.stride] if strides is None else strides:
             lay = self.layout(s)
             lines.append(f"stride {s} px = {fraction_label(s / self.native)} of a view "
                          f"(the paper's {round(s / self.native * PAPER_VIEW)} px): {len(lay)} views, "
                          f"seams at {self.seams(s)}")
-        return "\n".join(lines)
+        return wrap("\n".join(lines))
 
     def steps_for(self, sampler: str) -> int:
         return steps_for(sampler, self.steps, self.ddim_steps, self.ddpm_steps)

@@ -104,6 +104,35 @@ def compare_with_paper(ours: pd.DataFrame, table: str, native: int | None = None
 GIQA_FORMAT = {"giqa_qs": ".4g", "giqa_ds": ".4g"}   # GIQA's scale depends on K: significant digits, not decimals
 
 
+# a printed line on a chapter's page: jupyter-book's code output box is about 90-100 characters wide, so every line
+# the chapters print (describe(), metric notes, hardware lines) is wrapped to this width and none scrolls sideways
+LINE_WIDTH = 88
+CONTINUATION = "    "   # the indent of a wrapped line's continuation
+
+
+def wrap(text: str, width: int = LINE_WIDTH) -> str:
+    """Every line of `text` wrapped at spaces to at most `width` characters (continuations indented); lines already
+    short enough, and blank lines, stay as they are."""
+    import textwrap
+
+    out = []
+    for line in str(text).split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        out += textwrap.wrap(line, width, subsequent_indent=indent + CONTINUATION, break_long_words=True,
+                             break_on_hyphens=False)
+    return "\n".join(out)
+
+
+def page_table(df: pd.DataFrame, digits: int | str | dict | None = 2):
+    """A table as a chapter's page shows it: format_table's text (digits as there; None: the values as they are)
+    without pandas' integer index column (a Styler with the index hidden; its HTML is the page's table)."""
+    shown = df.copy() if digits is None else format_table(df, digits)
+    return shown.style.hide(axis="index").set_table_attributes('class="dataframe"')   # styled as pandas' own
+
+
 def format_table(df: pd.DataFrame, digits: int | str | dict = 2) -> pd.DataFrame:
     """Numbers as text with `digits` decimals, or a format spec such as '.4g' (one for all, or per column name),
     NaN/None as 'n/a' (e.g. CLIP)."""
@@ -165,4 +194,4 @@ def metric_notes(ours: pd.DataFrame) -> str:
                      "estimate (gvcf.eval.results.mmd2), equal to it in expectation, so the two differ by noise.")
     if missing.any():
         lines.append(f"{NOT_REPRODUCED}: " + ", ".join(ours.loc[missing, "method"]))
-    return "\n".join(lines)
+    return wrap("\n".join(lines))

@@ -91,3 +91,109 @@ def test_figure_labels_come_from_the_fusion_table():
     assert [FUSIONS[f].label for f in ("md", "gf")] == ["MultiDiffusion (MD)", "Guided Fusion (GF)"]
     assert [F.variance_name(f) for f in FUSIONS] == ["MD (average)", "GF (weighted average)", "VCF", "GVCF (VCF + GF)"]
     assert all(f.abbreviation == key.upper() for key, f in FUSIONS.items())
+
+
+# ----------------------------------------------------------------------------- parameters declared once (issue 28)
+
+def _namespace(**changes) -> dict:
+    """A notebook's globals() after its parameters cell (the smoke defaults), with `changes`; None drops a name."""
+    names = dict(model="/no/such/model", device="cpu", prompts=None, n_prompts=1, n_per_prompt=1, steps=None,
+                 ddim_steps=4, ddpm_steps=6, seed=0, width_views=4, stride=None, results_dir="../results",
+                 dataset_dir=None, profile="smoke", In=[], display=print)
+    names.update(changes)
+    return {k: v for k, v in names.items() if v is not None or k not in changes}
+
+
+def test_chapter_reads_its_parameters_from_the_namespace():
+    assert set(B.chapter_parameters()) == set(B.OWN_PARAMETERS) | {
+        "model", "device", "results_dir", "seed", "steps", "ddim_steps", "ddpm_steps", "width_views", "stride",
+        "dataset_dir", "sync_weight"}
+    got = B.parameters_from(_namespace(alphas=[0.4]))
+    assert got["ddim_steps"] == 4 and got["profile"] == "smoke" and "In" not in got and "alphas" not in got
+    assert "sync_weight" not in got                       # optional: only chapter 5 declares it
+    assert B.parameters_from(_namespace(sync_weight=0.1))["sync_weight"] == 0.1
+
+
+def test_a_misspelt_parameter_in_a_parameters_cell_is_named():
+    """`ddim_step = 4` in a parameters cell: chapter() names the parameter it lacks and the name that looks like it
+    (before, the 14-argument call failed with a NameError on ddim_steps)."""
+    with pytest.raises(ValueError, match=r"must assign \['ddim_steps'\].*did you mean to assign it as 'ddim_step'"):
+        B.chapter(_namespace(ddim_steps=None, ddim_step=4))
+    with pytest.raises(ValueError, match=r"must assign \['n_prompts', 'profile'\]"):
+        B.chapter(_namespace(n_prompts=None, profile=None))
+
+
+def test_chapter_checks_namespace_values_as_before_and_keywords_win():
+    for bad in (0, True, 1.5):
+        with pytest.raises(ValueError, match="n_per_prompt"):
+            B.chapter(_namespace(n_per_prompt=bad))
+    with pytest.raises(ValueError, match="sync_weight"):
+        B.chapter(_namespace(sync_weight=float("nan")))
+    with pytest.raises(ValueError, match="n_per_prompt"):     # a keyword replaces the namespace's value
+        B.chapter(_namespace(), n_per_prompt=0)
+
+
+def test_a_misspelt_parameter_from_a_profile_is_still_refused_before_anything_runs():
+    """The runner checks a profile's keys against the names the notebooks' parameters cells assign (unchanged)."""
+    from gvcf.book import runner
+
+    declared = {stem: runner.declared_parameters(runner.NOTEBOOKS_DIR / f"{stem}.ipynb") for stem in runner.discover()}
+    for stem, names in declared.items():   # every chapter declares what chapter() needs
+        assert set(B.chapter_parameters()) - set(B.OPTIONAL_PARAMETERS) <= names, stem
+    with pytest.raises(ValueError, match=r"common parameter\(s\) \['ddim_step'\] are declared by no notebook"):
+        runner.check_parameters({"common": {"ddim_step": 4}}, declared)
+    with pytest.raises(ValueError, match=r"section '01_overview' sets \['sync_weight'\]"):
+        runner.check_parameters({"01_overview": {"sync_weight": 4}}, declared)
+
+
+def test_chapter_with_a_namespace_is_chapter_with_keywords(capsys):
+    params = dict(model="embedded", device="cpu", ddim_steps=4, ddpm_steps=6, width_views=7, stride=8)
+    by_namespace, prompts = B.chapter(_namespace(**params), default_prompts=5)
+    by_keywords, same = B.chapter(**params, n_prompts=1, default_prompts=5, profile="smoke")
+    assert prompts == same == list(PAPER_PROMPTS[:1])
+    assert by_namespace == by_keywords and not by_namespace.verbose   # no generation lines on the page
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        "profile smoke: model embedded on cpu", "1 prompt(s) x 1 panorama(s); DDIM 4 steps, DDPM 6 steps"]
+    # no printed line scrolls sideways: the longest geometry (stride 8 px on 7 views) wraps at the page's width
+    from gvcf.paper.tables import LINE_WIDTH
+
+    text = by_namespace.describe([8, 16, 32, 48])
+    assert max(map(len, text.splitlines())) <= LINE_WIDTH < len(text.replace("\n    ", " ").splitlines()[2])
+    joined = text.replace("\n    ", " ").splitlines()   # the continuations put back: the same text as before
+    assert joined[:2] == ["model embedded: views of 64 px (16 latent px, VAE factor 4)",
+                          "canvas 64 x 448 px = 7 views wide (the paper: 512 x 3584)"]
+    assert joined[2] == f"stride 8 px = 1/8 of a view (the paper's 64 px): 49 views, seams at {by_namespace.seams(8)}"
+
+
+def test_printed_lines_and_tables_fit_the_page():
+    """wrap() breaks a line at spaces to LINE_WIDTH (continuations indented, the words kept); metric_notes' long
+    FID sentence is wrapped; page_table shows no pandas integer index column."""
+    import pandas as pd
+
+    from gvcf.paper import tables
+
+    long = "seams at [" + ", ".join(str(8 * k) for k in range(1, 60)) + "]"
+    wrapped = tables.wrap(f"short\n{long}\n\n  indented {long}")
+    assert max(map(len, wrapped.splitlines())) <= tables.LINE_WIDTH
+    unwrapped = wrapped.replace("\n  " + tables.CONTINUATION, " ").replace("\n" + tables.CONTINUATION, " ")
+    assert unwrapped.splitlines() == ["short", long, "", f"  indented {long}"]   # an indented line keeps its indent
+    assert tables.wrap("x" * 200, width=50).splitlines()[1].startswith(tables.CONTINUATION)
+    notes = tables.metric_notes(pd.DataFrame({"method": ["MD"], "n_tiles": [7], "n_reference": [4], "giqa_k": [4],
+                                              "clip": [float("nan")]}))
+    assert "FID is biased upwards" in notes and max(map(len, notes.splitlines())) <= tables.LINE_WIDTH
+    html = tables.page_table(pd.DataFrame({"stride": [16, 32], "fid": [1.234, None]}), {"fid": 2}).to_html()
+    assert "1.23" in html and "n/a" in html and "FID↓" in html
+    assert 'class="dataframe"' in html and "row_heading" not in html and ">0</th>" not in html
+
+
+def test_the_runner_sums_generation_per_method_for_its_stage_summary():
+    """The generation lines the chapters printed ("GF (ddim, ...): made 6 image(s) in 318.9 s") are the runner's
+    stage summary now: generation's seconds per method and sampler over the chapters that ran."""
+    from gvcf.book import runner
+
+    records = [{"status": "ran", "stages": {"generation": 30.0, "generation: gf ddim": 20.0,
+                                            "generation: md ddim": 10.0}},
+               {"status": "ran", "stages": {"generation": 5.0, "generation: md ddim": 5.0}},
+               {"status": "skipped", "stages": {"generation: vcf ddpm": 99.0}}]
+    assert runner.generation_line(records) == "gf ddim 20 s, md ddim 15 s"
+    assert runner.generation_line(records[2:]) == ""

@@ -447,6 +447,11 @@ def test_check_html_requires_folded_code_and_the_settings_table(tmp_path):
         figure.format("02_guided_fusion") + "<table></table>"
         + SHOWN_CELL.replace('class="cell docutils', 'class="cell tag_hide-input docutils')))
     assert not [p for p in book.check_html(build) if "02_guided_fusion" in p]
+    # a cell the chapter shows on purpose (tagged show-input in its source: chapter 1's gvcf.generate) is no problem
+    (chapters / "02_guided_fusion.html").write_text(_page(
+        figure.format("02_guided_fusion") + "<table></table>" + FOLDED_CELL
+        + SHOWN_CELL.replace('class="cell docutils', 'class="cell tag_show-input docutils')))
+    assert not [p for p in book.check_html(build) if "02_guided_fusion" in p]
 
 
 def test_check_cli(tmp_path, capsys):
@@ -518,7 +523,8 @@ def test_run_records_and_prints_seconds_per_stage(tmp_path, monkeypatch, capsys)
 
     monkeypatch.setattr(book, "_execute", fake_execute)
     records = book.run("book", root=root, log_output=False)
-    assert records[0]["stages"] == {"generation": 1.0, "features": 1.0, "metrics": 2.0, "plotting": 0.0}
+    assert records[0]["stages"] == dict.fromkeys(stages.STAGES, 0.0) | {"generation": 1.0, "features": 1.0,
+                                                                        "metrics": 2.0}
     out = root / "book" / "chapters"
     assert not list(out.glob("*" + book.STAGES_SUFFIX))      # the logs are read into the records, then removed
     err = capsys.readouterr().err

@@ -13,6 +13,7 @@ from markdown_it import MarkdownIt
 
 from gvcf.book import render
 from gvcf.book import runner as book
+from gvcf.book.figures import overview_path
 from gvcf.paper import claims as C
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,8 +148,12 @@ def test_present_on_the_real_chapters(stem):
         assert rows[key] == render.format_value(value), key
     assert all(max(map(len, (k, v))) < 80 for k, v in rows.items()), rows
     code = [c for c in nb.cells if c.cell_type == "code"]
+    shown = [c for c in code if render.SHOW_INPUT in c.metadata["tags"]]
     assert all(("remove-cell" if "parameters" in c.metadata["tags"] else "hide-input") in c.metadata["tags"]
-               for c in code)
+               for c in code if c not in shown)
+    assert not any("hide-input" in c.metadata["tags"] for c in shown)
+    # the method's own call, shown where it first appears (chapter 1's Fig. 1); every other chapter folds its code
+    assert [c.source.count("gvcf.generate(") for c in shown] == ([1] if stem == "01_overview" else [])
 
 
 # ----------------------------------------------------------------------------- the claim tally
@@ -215,7 +220,15 @@ def _fake_execute(verdicts: dict):
                                             metadata={"tags": ["injected-parameters"]}))
         nb.cells[5].outputs = [_markdown_output(verdicts[source.stem])]
         nbformat.write(nb, target)
+        if source.stem == book.OVERVIEW_CHAPTER:   # chapter 1 saves Fig. 1 under its results_dir, by profile
+            picture = overview_path(params["results_dir"], params["profile"])
+            picture.parent.mkdir(parents=True, exist_ok=True)
+            picture.write_bytes(_picture(params["profile"]))
     return execute
+
+
+def _picture(profile: str) -> bytes:
+    return b"\x89PNG Fig. 1 under " + profile.encode()
 
 
 def test_run_prepares_the_pages_and_writes_the_tally_under_book_only(tmp_path, monkeypatch, capsys):
@@ -236,12 +249,17 @@ def test_run_prepares_the_pages_and_writes_the_tally_under_book_only(tmp_path, m
                      "02_guided_fusion": {"holds": 2, "reversed": 1, "inconclusive": 0, "not checked": 1}}}
     err = capsys.readouterr().err
     assert "claims (profile book): 3 hold, 1 reversed, 0 inconclusive, 2 not checked, of 6 in 2 chapter(s)" in err
-    forest = root / "book" / "figures" / "claims_forest.png"
-    assert f"claim tally -> {root / 'book' / 'tally.json'}, {root / 'book' / 'claims.md'}, {forest}" in err
+    forest, overview = root / "book" / "figures" / "claims_forest.png", root / "book" / "figures" / "overview.png"
+    assert (f"published -> {root / 'book' / 'tally.json'}, {root / 'book' / 'claims.md'}, {forest}, {overview}"
+            in err)
     assert (root / "book" / "claims.md").read_text() == render.claims_table(tally)
     assert sorted(p.name for p in (root / "book").iterdir()) == ["chapters", "claims.md", "figures", "profiles",
                                                                   "tally.json"]
-    assert forest.read_bytes().startswith(b"\x89PNG") and [p.name for p in forest.parent.iterdir()] == [forest.name]
+    assert forest.read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in forest.parent.iterdir()) == ["claims_forest.png", "overview.png"]
+    # the README's picture is the copy of the one chapter 1 saved under the book profile (not smoke's)
+    assert overview.read_bytes() == _picture("book") == overview_path(root / "results", "book").read_bytes()
+    assert (root / "results" / "figures" / "smoke" / "overview.png").read_bytes() == _picture("smoke")
 
     out = root / "book" / "chapters"
     nb = nbformat.read(out / "02_guided_fusion.ipynb", as_version=4)
@@ -263,6 +281,14 @@ def test_run_prepares_the_pages_and_writes_the_tally_under_book_only(tmp_path, m
     # skipped chapters are counted too
     book.run("book", ["01_overview"], root=root, log_output=False)
     assert json.loads((root / "book" / "tally.json").read_text())["chapters"] == {"01_overview": one}
+    assert overview.read_bytes() == _picture("book")
+
+    # a picture gone from results/ leaves the published one as it was, with a warning
+    (root / "results" / "figures" / "book" / "overview.png").unlink()
+    capsys.readouterr()
+    book.run("book", ["01_overview"], root=root, log_output=False)
+    assert f"WARNING: {book.OVERVIEW_PATH} not updated" in capsys.readouterr().err
+    assert overview.read_bytes() == _picture("book")
 
 
 def test_run_survives_an_unreadable_executed_notebook(tmp_path, monkeypatch, capsys):
