@@ -102,8 +102,7 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     """All the bars: VAE PSNR, prompt adherence with confusion matrix, FID, panorama time, night vs noon."""
     import gvcf
     from ..eval.inception import InceptionFeatures
-    from ..eval.metrics import fid
-    from .training import evaluate_vae, from_unit, load_config, psnr, reconstruct, to_unit
+    from .training import evaluate_vae, load_config
 
     q = QUICK if quick else dict(fid_per_prompt=FID_PER_PROMPT, adherence_per_prompt=ADHERENCE_PER_PROMPT,
                                  eval_views=256, ddim_steps=FULL_DDIM_STEPS, ddpm_views=8)
@@ -112,15 +111,40 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
     out: dict = {"vae_psnr_db": evaluate_vae(model.vae, dataclasses.replace(cfg, eval_views=q["eval_views"]))}
     n = q["fid_per_prompt"]
     features = InceptionFeatures()
-    gen, real, labels = [], [], []
     t0 = time.perf_counter()
+    gen, real, labels = _views_per_prompt(model, n, q["ddim_steps"], seed)
+    out["seconds_generating_views"] = time.perf_counter() - t0
+    views = _fid_bars(model, features, gen, real, labels, n, seed, out)
+    classifier = _adherence_bars(features, real, labels, views, n, q["adherence_per_prompt"], out)
+    out["ddpm_check"] = _ddpm_check(model, features, classifier, q["ddpm_views"], n, seed)
+    out.update(_panorama_bars(model, q["ddim_steps"], seed))
+    out["params"] = {name: sum(p.numel() for p in getattr(model, name).parameters())
+                     for name in ("unet", "vae", "text_encoder")}
+    out["ddim_steps"] = q["ddim_steps"]
+    out["quick"] = quick
+    return out
+
+
+def _views_per_prompt(model, n: int, steps: int, seed: int) -> tuple[list, list, np.ndarray]:
+    """n generated (DDIM, `steps`) and n real views per paper prompt, and each view's family index."""
+    import gvcf
+
+    gen, real, labels = [], [], []
     for i, prompt in enumerate(world.PAPER_PROMPTS):
         seeds = [gvcf.derive_seed(seed, f"card/{prompt}/{k}") for k in range(n)]
-        gen.append(gvcf.generate_views(model, prompt, seeds, sampler="ddim", steps=q["ddim_steps"]))
+        gen.append(gvcf.generate_views(model, prompt, seeds, sampler="ddim", steps=steps))
         real.append(world.real_views(prompt, n, seed=seed + 1))
         labels += [i] * n
-    out["seconds_generating_views"] = time.perf_counter() - t0
-    labels, real = np.array(labels), np.concatenate(real)
+    return gen, real, np.array(labels)
+
+
+def _fid_bars(model, features, gen: list, real: list, labels: np.ndarray, n: int, seed: int, out: dict) -> dict:
+    """FID of the generated views, with its two reference points, overall and per family, into out; the Inception
+    features of the generated, real, held-out real and reconstructed views (and the real views) for the next bars."""
+    from ..eval.metrics import fid
+    from .training import from_unit, psnr, reconstruct, to_unit
+
+    real = np.concatenate(real)
     gen_f, real_f = features(np.concatenate(gen)), features(real)
     out["fid_1000"] = fid(real_f, gen_f)
     out["n_fid"] = len(gen_f)
@@ -138,41 +162,49 @@ def measure(model_dir: str | Path, quick: bool = False, seed: int = 0) -> dict:
                 fid_real_vs_real=fid(real_f[labels == i], other_f[labels == i]),
                 fid_vae_reconstruction=fid(real_f[labels == i], rec_f[labels == i]))
         for i, f in enumerate(world.FAMILIES)}
-    # prompt adherence: the first ADHERENCE_PER_PROMPT generated views of each prompt, assigned by a linear classifier
-    # fitted on the real views and on the same views blurred (AUGMENT_BLUR_PX), scored on the held-out real views
-    classifier = fit_logistic(np.concatenate([real_f, features(blur(real, AUGMENT_BLUR_PX))]),
+    return dict(real=real, gen_f=gen_f, real_f=real_f, other_f=other_f, rec_f=rec_f, prompts=len(gen))
+
+
+def _adherence_bars(features, real, labels: np.ndarray, views: dict, n: int, per_prompt: int, out: dict):
+    """Prompt adherence into out: the first `per_prompt` generated views of each prompt, assigned by a linear
+    classifier fitted on the real views and on the same views blurred (AUGMENT_BLUR_PX), scored on the held-out real
+    views; and, for reference, the first card's nearest centroid. Returns the classifier."""
+    real_f, gen_f = views["real_f"], views["gen_f"]
+    classifier = fit_logistic(np.concatenate([real_f, features(blur(views["real"], AUGMENT_BLUR_PX))]),
                               np.concatenate([labels, labels]))
-    keep = np.concatenate([np.arange(i * n, i * n + min(n, q["adherence_per_prompt"])) for i in range(len(gen))])
+    keep = np.concatenate([np.arange(i * n, i * n + min(n, per_prompt)) for i in range(views["prompts"])])
     pred = classifier.predict(gen_f[keep])
     out["adherence"] = _adherence(labels[keep], pred)
     out["confusion"] = confusion(labels[keep], pred, len(world.FAMILIES)).tolist()
-    out["classifier_accuracy"] = dict(held_out_real=float((classifier.predict(other_f) == labels).mean()),
-                                      held_out_through_vae=float((classifier.predict(rec_f) == labels).mean()))
+    out["classifier_accuracy"] = dict(held_out_real=float((classifier.predict(views["other_f"]) == labels).mean()),
+                                      held_out_through_vae=float((classifier.predict(views["rec_f"]) == labels).mean()))
     # for reference, the first card's classifier: the nearest centroid of the (unblurred) real views
     out["adherence_nearest_centroid"] = _adherence(labels[keep], nearest_centroid(real_f, labels, gen_f[keep]))
-    # the same adherence with DDPM: a smaller check, since the book samples with both
-    k = q["ddpm_views"]
+    return classifier
+
+
+def _ddpm_check(model, features, classifier, k: int, n: int, seed: int) -> dict:
+    """The same adherence with DDPM: a smaller check (k views per prompt), since the book samples with both."""
+    import gvcf
+
     ddpm = np.concatenate([gvcf.generate_views(model, p, [gvcf.derive_seed(seed, f"ddpm-check/{p}/{j}") for j in range(k)],
                                                sampler="ddpm", steps=DDPM_CHECK_STEPS) for p in world.PAPER_PROMPTS])
-    out["ddpm_check"] = dict(sampler="ddpm", steps=DDPM_CHECK_STEPS, views_per_family=k, real_views_per_family=n,
-                             adherence=_adherence(np.repeat(np.arange(len(world.FAMILIES)), k),
-                                                  classifier.predict(features(ddpm))),
-                             mean_pixel_city_night=float(ddpm[:k].mean()),
-                             mean_pixel_palm_beach=float(ddpm[8 * k:9 * k].mean()))
-    # panorama timing and brightness
+    return dict(sampler="ddpm", steps=DDPM_CHECK_STEPS, views_per_family=k, real_views_per_family=n,
+                adherence=_adherence(np.repeat(np.arange(len(world.FAMILIES)), k), classifier.predict(features(ddpm))),
+                mean_pixel_city_night=float(ddpm[:k].mean()),
+                mean_pixel_palm_beach=float(ddpm[8 * k:9 * k].mean()))
+
+
+def _panorama_bars(model, steps: int, seed: int) -> dict:
+    """Panorama timing and brightness: a GF + DDIM panorama at noon and one at night."""
+    import gvcf
+
     panos = {}
     for prompt in (NOON_PROMPT, NIGHT_PROMPT):
-        r = gvcf.generate(model, prompt, fusion="gf", sampler="ddim", steps=q["ddim_steps"], seed=seed, progress=False)
+        r = gvcf.generate(model, prompt, fusion="gf", sampler="ddim", steps=steps, seed=seed, progress=False)
         panos[prompt] = (np.asarray(r.image), r.seconds)
-    out["panorama_seconds_gf_ddim"] = panos[NOON_PROMPT][1]
-    out["panorama_size"] = list(panos[NOON_PROMPT][0].shape[:2])
-    out["mean_luma_noon"] = float(panos[NOON_PROMPT][0].mean())
-    out["mean_luma_night"] = float(panos[NIGHT_PROMPT][0].mean())
-    out["params"] = {name: sum(p.numel() for p in getattr(model, name).parameters())
-                     for name in ("unet", "vae", "text_encoder")}
-    out["ddim_steps"] = q["ddim_steps"]
-    out["quick"] = quick
-    return out
+    return dict(panorama_seconds_gf_ddim=panos[NOON_PROMPT][1], panorama_size=list(panos[NOON_PROMPT][0].shape[:2]),
+                mean_luma_noon=float(panos[NOON_PROMPT][0].mean()), mean_luma_night=float(panos[NIGHT_PROMPT][0].mean()))
 
 
 def sample_grid(model_dir: str | Path, path: Path, seed: int = 0, steps: int = 50) -> None:
