@@ -38,7 +38,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..engine.stages import STAGE_LOG_ENV, STAGES, read_log
+from ..engine.stages import STAGE_LOG_ENV, read_log
 from . import render
 from .html_check import BUILD_DIR, check_html   # `check` (and book.check_html for callers of this module)
 from .toc import CHAPTERS, TABLE_CHAPTERS  # noqa: F401  (TABLE_CHAPTERS: re-exported, as before the split)
@@ -316,19 +316,17 @@ def _environment(name: str, value: str):
 
 def stage_table(records) -> str:
     """Seconds per chapter in each stage (gvcf.engine.stages), "other" being the rest of its wall time (kernel start,
-    imports, cache reads, notebook rendering), for the chapters that ran."""
+    imports, cache reads, notebook rendering), for the chapters that ran: gvcf.book.profile's first table, as text."""
+    from .profile import stage_rows
+
     ran = [r for r in records if r.get("status") == "ran" and "stages" in r]
     if not ran:
         return ""
-    head = ["chapter", "total", *STAGES, "other"]
-    rows = []
-    for r in ran:
-        parts = [r["stages"].get(k, 0.0) for k in STAGES]
-        rows.append([r["notebook"], r["seconds"], *parts, max(0.0, r["seconds"] - sum(parts))])
-    rows.append(["all", *(sum(row[i] for row in rows) for i in range(1, len(head)))])
+    head, rows = stage_rows(ran)
     width = max(len(str(row[0])) for row in rows + [head])
-    lines = [f"{head[0]:<{width}}" + "".join(f"{h:>12}" for h in head[1:])]
-    lines += [f"{row[0]:<{width}}" + "".join(f"{v:>11.0f}s" for v in row[1:]) for row in rows]
+    cell = max(len(h) for h in head[1:]) + 2
+    lines = [f"{head[0]:<{width}}" + "".join(f"{h:>{cell}}" for h in head[1:])]
+    lines += [f"{row[0]:<{width}}" + "".join(f"{v:>{cell - 1}.0f}s" for v in row[1:]) for row in rows]
     return "\n".join(lines)
 
 
