@@ -133,11 +133,20 @@ def giqa_scores(query, bank, k: int = GIQA_K, device: str | torch.device = "cpu"
     r = r.to(device)
     out = np.empty(len(q), dtype=np.float64)
     for start in range(0, len(q), chunk):
-        block = q[start:start + chunk].to(device) + GIQA_PAIRWISE_EPS
-        nearest = torch.cdist(block, r, p=1).topk(k, dim=1, largest=False).values
-        out[start:start + len(block)] = (1.0 / nearest.double()).sum(1).cpu().numpy()
+        out[start:start + chunk] = knn_scores(l1_distances(q[start:start + chunk].to(device), r), k)
     _finite_result(out.sum(), "giqa score")   # float32 distances of features beyond its range
     return out
+
+
+def l1_distances(query: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    """GIQA's distance of every query row to every bank row (float32): sum |q - r + 1e-6| (pairwise_distance's)."""
+    return torch.cdist(query + GIQA_PAIRWISE_EPS, bank, p=1)
+
+
+def knn_scores(distances: torch.Tensor, k: int) -> np.ndarray:
+    """Per row of a (query, bank) distance matrix: the sum of 1 / distance over its k smallest entries."""
+    nearest = distances.topk(k, dim=1, largest=False).values
+    return (1.0 / nearest.double()).sum(1).cpu().numpy()
 
 
 def giqa_qs(gen_feats, ref_feats, k: int = GIQA_K, device: str | torch.device = "cpu") -> float:
