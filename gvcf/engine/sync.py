@@ -24,12 +24,18 @@ DEFAULT_DECAY = 0.95
 DEFAULT_THRESHOLD = 50
 DEFAULT_EVERY = 1
 LPIPS_NETS = ("alex", "vgg")
+# The gradient step differentiates through the UNet, the VAE decoder and LPIPS. By default it takes as many views
+# at once as hold one Stable Diffusion view's latent pixels (64 x 64, what SyncDiffusion's code differentiates at
+# once): one view at a time on SD 1/2, every view of a canvas in one batch on the bundled model (8 x 8 latents).
+GRAD_LATENT_PIXELS = 64 * 64
 
 
 @dataclass(frozen=True)
 class SyncConfig:
     """SyncDiffusion's settings: weight w, its per-step decay, threshold (sync only for i < threshold), every
-    (sync when (i + 1) % every == 0), the anchor view (None: the middle view, as SyncDiffusion) and the LPIPS net."""
+    (sync when (i + 1) % every == 0), the anchor view (None: the middle view, as SyncDiffusion), the LPIPS net, and
+    grad_batch, the views differentiated together (None: GRAD_LATENT_PIXELS' worth; the gradients are the same in
+    exact arithmetic, each view's loss being its own; in float32 they differ by rounding)."""
 
     weight: float = DEFAULT_WEIGHT
     decay: float = DEFAULT_DECAY
@@ -37,6 +43,7 @@ class SyncConfig:
     every: int = DEFAULT_EVERY
     anchor: int | None = None
     lpips_net: str = "vgg"
+    grad_batch: int | None = None
 
     def __post_init__(self):
         finite_number(self.weight, "weight", minimum=0.0)
@@ -49,6 +56,11 @@ class SyncConfig:
             raise ValueError(f"anchor must be None (the middle view) or a view index >= 0, got {self.anchor!r}")
         if self.lpips_net not in LPIPS_NETS:
             raise ValueError(f"lpips_net must be one of {LPIPS_NETS}, got {self.lpips_net!r}")
+        positive_int(self.grad_batch, "grad_batch", optional=True)
+
+    def views_per_gradient(self, latent_size: tuple[int, int]) -> int:
+        """grad_batch, or as many views of latent_size (h, w) as hold GRAD_LATENT_PIXELS (at least one)."""
+        return self.grad_batch or max(1, GRAD_LATENT_PIXELS // (latent_size[0] * latent_size[1]))
 
     def is_sync_step(self, i: int) -> bool:
         """Whether step i does gradient descent (SyncDiffusion: (i + 1) % sync_freq == 0 and i < sync_thres)."""
@@ -96,8 +108,9 @@ def make_sync_hook(config: SyncConfig = SyncConfig(), lpips=None):
     """A view_hook for gvcf.generate doing SyncDiffusion's gradient step (Lee et al. 2023) at sync steps.
 
     lpips: an LPIPS module taking images in [-1, 1]; default gvcf.engine.perceptual.load_lpips(config.lpips_net),
-    loaded on the model's device at the first sync step. Views are processed one at a time, so memory is one
-    view's UNet + VAE-decoder + LPIPS graph.
+    loaded on the model's device at the first sync step. Views are differentiated config.views_per_gradient at a
+    time (runs of neighbouring views, the anchor left out), so memory is that many views' UNet + VAE-decoder + LPIPS
+    graphs.
     """
     if not isinstance(config, SyncConfig):
         raise ValueError(f"config must be a SyncConfig, got {type(config).__name__}")
@@ -119,17 +132,24 @@ def make_sync_hook(config: SyncConfig = SyncConfig(), lpips=None):
         out = views.clone()
         # oneDNN primitives may pick non-deterministic algorithms unless asked not to; torch passes this flag on
         # (dnnl attr set_deterministic), so the gradient step is repeatable in one process as the plain steps are
+        size = config.views_per_gradient(views.shape[-2:])
         with torch.enable_grad(), _mkldnn_deterministic():
-            for j in range(views.shape[0]):
-                if j == anchor:
-                    continue
-                view = views[j:j + 1].clone().requires_grad_(True)
-                loss = lpips_distance(net[0], decode_x0(view, i, t, ctx, j), target)
-                (grad,) = torch.autograd.grad(loss, view)   # frees this view's graph
-                out[j:j + 1] = view.detach() - w * grad.to(view.dtype)
+            for first, count in _runs(views.shape[0], anchor, size):
+                batch = views[first:first + count].clone().requires_grad_(True)
+                images = decode_x0(batch, i, t, ctx, first)
+                loss = lpips_distance(net[0], images, target.expand_as(images))   # sum of each view's own loss
+                (grad,) = torch.autograd.grad(loss, batch)   # frees this batch's graph
+                out[first:first + count] = batch.detach() - w * grad.to(batch.dtype)
         return out
 
     return hook
+
+
+def _runs(n: int, skip: int, size: int):
+    """(first, count) runs of at most `size` neighbouring indices covering range(n) without `skip`."""
+    for low, high in ((0, skip), (skip + 1, n)):
+        for first in range(low, high, size):
+            yield first, min(size, high - first)
 
 
 def generate_sync(model, prompt: str, sync: SyncConfig = SyncConfig(), lpips=None, **generate_kwargs):
