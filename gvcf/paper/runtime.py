@@ -64,7 +64,8 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
     (paper Table 3: MD, GF, Sync with DDIM; VCF, GVCF with DDPM). Decoding excluded, prompt encoding included.
 
     Rows also give the time at the paper's step counts (DDIM 50, DDPM 1000), scaled linearly where fewer steps
-    were run (`scaled` True). Sync uses `sync` (default SyncConfig()) and `lpips` (default: a random-backbone LPIPS
+    were run (`scaled` True). Sync uses `sync` (default SyncConfig(grad_batch=1): one view differentiated at a time,
+    as SyncDiffusion's code and the paper's Table 3 run it; the chapters' panoramas batch them) and `lpips` (default: a random-backbone LPIPS
     of its net, gvcf.eval.bench.random_lpips; timing does not depend on the weights)."""
     from ..engine.elastic import generate_elastic
     from ..engine.sync import SyncConfig, make_sync_hook
@@ -72,7 +73,7 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
     methods = check_methods(methods)
     for name, value in (("repeats", repeats), ("steps", steps), ("ddpm_steps", ddpm_steps)):
         positive_int(value, name)
-    sync = SyncConfig() if sync is None else sync
+    sync = SyncConfig(grad_batch=1) if sync is None else sync
     if "sync" in methods and lpips is None:
         lpips = bench.random_lpips(sync.lpips_net, model.device)
     geometry = canvas(model, height, width, stride)
