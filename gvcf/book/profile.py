@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
-from ..engine.stages import STAGES, by_label
+from ..engine.stages import STAGE_LOG_ENV, STAGES, by_label
 from .runner import CHAPTERS_DIR
 
 RECORDS = "*.run.json"
@@ -61,6 +62,25 @@ def generation_rows(records: list[dict]) -> tuple[list[str], list[list]]:
 def profile_markdown(records: list[dict]) -> str:
     """Both tables as Markdown, seconds rounded to whole seconds."""
     return "\n\n".join([_table(*stage_rows(records)), _table(*generation_rows(records))]) + "\n"
+
+
+def recorded_profile(folder: str | Path, profile: str) -> str:
+    """profile_markdown of the chapters whose last run in `folder` was under `profile` (the runtime chapter shows
+    the chapters run before it), or a sentence saying there are none yet."""
+    paths = sorted(Path(folder).glob(RECORDS))
+    records = [r for r in (json.loads(p.read_text()) for p in paths) if r.get("profile") == profile]
+    if not records:
+        return f"No chapter has a run record of profile {profile!r} in {str(folder)!r} yet.\n"
+    return profile_markdown(records)
+
+
+def this_run_profile(profile: str) -> str:
+    """recorded_profile of the folder the book runner is executing this chapter into (its stage log's folder, named
+    by gvcf.engine.stages.STAGE_LOG_ENV), or a sentence saying the chapter runs outside the runner."""
+    log = os.environ.get(STAGE_LOG_ENV)
+    if not log:
+        return "This chapter runs outside `python -m gvcf.book run`: there are no run records to show.\n"
+    return recorded_profile(Path(log).parent, profile)
 
 
 def main(argv=None) -> int:

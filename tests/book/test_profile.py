@@ -43,3 +43,21 @@ def test_a_folder_without_records_is_named(tmp_path):
         profile.read_records(tmp_path)
     with pytest.raises(SystemExit):
         profile.main(["--out-dir", str(tmp_path)])
+
+
+def test_recorded_profile_keeps_the_profile_asked_for(tmp_path):
+    assert "No chapter has a run record of profile 'book'" in profile.recorded_profile(tmp_path, "book")
+    for r, name in zip(RECORDS, ("book", "smoke")):
+        (tmp_path / f"{r['notebook']}.run.json").write_text(json.dumps(r | {"profile": name}))
+    text = profile.recorded_profile(tmp_path, "book")
+    assert "| 01_a | 100 |" in text and "02_b" not in text
+
+
+def test_this_run_profile_reads_the_runners_folder(tmp_path, monkeypatch):
+    from gvcf.engine.stages import STAGE_LOG_ENV
+
+    monkeypatch.delenv(STAGE_LOG_ENV, raising=False)
+    assert "outside `python -m gvcf.book run`" in profile.this_run_profile("book")
+    (tmp_path / "01_a.run.json").write_text(json.dumps(RECORDS[0] | {"profile": "book"}))
+    monkeypatch.setenv(STAGE_LOG_ENV, str(tmp_path / "06_runtime.stages.jsonl"))
+    assert "| 01_a | 100 |" in profile.this_run_profile("book")
