@@ -363,8 +363,8 @@ def _present(notebook: Path, stem: str, profile: str, params: dict) -> None:
 
 def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -> dict | None:
     """Count the claim verdicts of the executed chapters in `out` made under `profile` (their records say so),
-    print the tally, and under the profile named `book` publish it (:func:`publish`). Returns it, or None when no
-    chapter of this profile is there."""
+    print the tally, and under the profile named `book`, when every chapter of `stems` is there, publish it
+    (:func:`publish`). Returns it, or None when no chapter of this profile is there."""
 
     chapters, other = {}, []
     for stem in stems:
@@ -388,7 +388,11 @@ def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -
         return None
     print(f"[gvcf.book] {render.tally_line(tally)}"
           + (f"; left out, made under another profile: {', '.join(other)}" if other else ""), file=sys.stderr)
-    if profile == TALLY_PROFILE:
+    missing = [stem for stem in stems if stem not in chapters]
+    if profile == TALLY_PROFILE and missing:   # the published record is the whole book's, never a part of it
+        print(f"[gvcf.book] not published (book/ left as it was): {', '.join(missing)} not executed under profile "
+              f"{profile} in {out}", file=sys.stderr)
+    elif profile == TALLY_PROFILE:
         publish(tally, out, root)
     return tally
 
