@@ -250,47 +250,26 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
     records, failures = [], []
     for stem in stems:
         source = root / NOTEBOOKS_DIR / f"{stem}.ipynb"
-        target = out / f"{stem}.ipynb"
-        record_path = out / f"{stem}{RECORD_SUFFIX}"
         params = merge_params(data, stem, profile, declared[stem])
         digest = run_hash(source, params, kernel)
-        if not force and target.exists() and record_path.exists():
-            try:
-                old = json.loads(record_path.read_text())
-            except (OSError, ValueError):
-                old = {}
-            if old.get("hash") == digest:
-                print(f"[gvcf.book] {stem}: up to date (profile {profile}), skipped", file=sys.stderr)
-                records.append({**old, "status": "skipped"})
-                continue
-        partial = out / f"{stem}{PARTIAL_SUFFIX}"
+        old = None if force else _up_to_date(out, stem, digest)
+        if old is not None:
+            print(f"[gvcf.book] {stem}: up to date (profile {profile}), skipped", file=sys.stderr)
+            records.append({**old, "status": "skipped"})
+            continue
         print(f"[gvcf.book] {stem}: running with {json.dumps(params, default=str)}", file=sys.stderr)
-        stage_log = out / f"{stem}{STAGES_SUFFIX}"
-        stage_log.unlink(missing_ok=True)
-        t0 = time.perf_counter()
         try:
-            with _environment(STAGE_LOG_ENV, str(stage_log.resolve())):   # the kernel inherits it
-                _execute(source, partial, resolve_dirs(params, root), kernel, source.parent.resolve(), log_output)
+            record = _run_chapter(source, out, params, digest, profile, kernel, root, log_output)
         except Exception as err:  # noqa: BLE001 - report and go on with the other chapters
             error = describe_error(err)
-            print(f"[gvcf.book] {stem}: FAILED ({error}); the partly executed notebook is {partial}", file=sys.stderr)
+            print(f"[gvcf.book] {stem}: FAILED ({error}); the partly executed notebook is "
+                  f"{out / f'{stem}{PARTIAL_SUFFIX}'}", file=sys.stderr)
             failures.append((stem, error, err))
             records.append({"notebook": stem, "status": "failed", "error": error})
             if not keep_going:
                 break
             continue
-        seconds = time.perf_counter() - t0
-        spent = read_log(stage_log)
-        stage_log.unlink(missing_ok=True)
-        _present(partial, stem, profile, params)
-        os.replace(partial, target)
-        record = {"notebook": stem, "profile": profile, "hash": digest, "params": params, "kernel": kernel,
-                  "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                  "stages": {k: round(v, 1) for k, v in spent.items()}}
-        tmp = record_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
-        os.replace(tmp, record_path)
-        print(f"[gvcf.book] {stem}: done in {seconds:.0f} s -> {target}", file=sys.stderr)
+        print(f"[gvcf.book] {stem}: done in {record['seconds']:.0f} s -> {out / f'{stem}.ipynb'}", file=sys.stderr)
         records.append({**record, "status": "ran"})
     print_stages(records)
     write_tally(out, available, profile, root)
@@ -298,6 +277,44 @@ def run(profile: str = "book", notebooks=None, out_dir: str | os.PathLike = CHAP
         raise RuntimeError(f"{len(failures)} chapter(s) failed: "
                            + "; ".join(f"{s} ({e})" for s, e, _ in failures)) from failures[0][2]
     return records
+
+
+def _up_to_date(out: Path, stem: str, digest: str) -> dict | None:
+    """The chapter's run record when its executed notebook is in `out` and was made from the same hash, else None."""
+    target, record_path = out / f"{stem}.ipynb", out / f"{stem}{RECORD_SUFFIX}"
+    if not (target.exists() and record_path.exists()):
+        return None
+    try:
+        old = json.loads(record_path.read_text())
+    except (OSError, ValueError):
+        return None
+    return old if old.get("hash") == digest else None
+
+
+def _run_chapter(source: Path, out: Path, params: dict, digest: str, profile: str, kernel: str, root: Path,
+                 log_output: bool) -> dict:
+    """Execute one chapter into `out` (a partial file, then renamed), timing its stages; write and return its run
+    record. Raises whatever the execution raised, the partial notebook left for reading."""
+    stem = source.stem
+    partial, target = out / f"{stem}{PARTIAL_SUFFIX}", out / f"{stem}.ipynb"
+    stage_log = out / f"{stem}{STAGES_SUFFIX}"
+    stage_log.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    with _environment(STAGE_LOG_ENV, str(stage_log.resolve())):   # the kernel inherits it
+        _execute(source, partial, resolve_dirs(params, root), kernel, source.parent.resolve(), log_output)
+    seconds = time.perf_counter() - t0
+    spent = read_log(stage_log)
+    stage_log.unlink(missing_ok=True)
+    _present(partial, stem, profile, params)
+    os.replace(partial, target)
+    record = {"notebook": stem, "profile": profile, "hash": digest, "params": params, "kernel": kernel,
+              "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "stages": {k: round(v, 1) for k, v in spent.items()}}
+    record_path = out / f"{stem}{RECORD_SUFFIX}"
+    tmp = record_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, record_path)
+    return record
 
 
 @contextlib.contextmanager
