@@ -129,6 +129,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--no-diffusers", action="store_true", help="skip diffusers' panorama pipeline rows")
     parser.add_argument("--elastic", action="store_true",
                         help="add ElasticDiffusion's rows (gvcf.generate_elastic against the bare UNet calls it makes)")
+    parser.add_argument("--sync", action="store_true",
+                        help="add SyncDiffusion's rows (its views differentiated together against one at a time)")
     parser.add_argument("--canvas-batch", type=int, default=None,
                         help="panoramas per generate_batch call in the throughput rows; default: as many as fill one "
                              "auto-sized UNet call")
@@ -153,7 +155,7 @@ def cmd_bench(args) -> int:
     df = bench.run_bench(args.arch, compile=args.compile, steps=args.steps, height=args.height, width=args.width,
                          stride=args.stride, repeats=args.repeats, guidance_scale=args.guidance_scale, model=model,
                          diffusers=not args.no_diffusers, note=note, canvas_batch=args.canvas_batch,
-                         sweep=not args.no_sweep, elastic=args.elastic)
+                         sweep=not args.no_sweep, elastic=args.elastic, sync=args.sync)
     print(bench.format_bench(df), flush=True)
     table = None
     if args.methods:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import statistics
 import time
@@ -327,6 +328,12 @@ ELASTIC_ROWS = (
     BenchRow("bare_elastic_noop_unet", "bare elastic calls, UNet replaced by identity", "bare_elastic",
              noop_unet=True),
 )
+# SyncDiffusion (issue 30): its gradient step with the views differentiated together (SyncConfig's default) against
+# one view at a time (its authors' code), each a whole panorama; the UNet rows count its forward passes only
+SYNC_ROWS = (
+    BenchRow("sync", "SyncDiffusion, views differentiated together", "sync"),
+    BenchRow("sync_grad1", "SyncDiffusion, one view differentiated at a time", "sync_grad1"),
+)
 SWEEP_PREFIX = "bare_vb"   # + views per call: the bare UNet at every schedule of sweep_batches
 
 
@@ -403,15 +410,25 @@ def _run_bare_elastic(w: _Work, view_batch: int, canvases: int):
     return bare_elastic_unet(w.model, w.prompt, w.height, w.width, w.steps, view_batch)
 
 
+def _run_sync(w: _Work, view_batch: int, canvases: int, grad_batch: int | None = None):
+    from ..engine.sync import SyncConfig, make_sync_hook
+
+    config = SyncConfig(grad_batch=grad_batch)
+    hook = make_sync_hook(config, random_lpips(config.lpips_net, w.model.device))
+    return lambda: generate(w.model, w.prompt, seed=0, view_hook=hook, **_generate_args(w, view_batch))
+
+
 RUNNERS = {"ours": _run_ours, "batch": _run_batch, "loop": _run_loop, "diffusers": _run_diffusers, "bare": _run_bare,
-           "elastic": _run_elastic, "bare_elastic": _run_bare_elastic}
+           "elastic": _run_elastic, "bare_elastic": _run_bare_elastic,
+           "sync": _run_sync, "sync_grad1": functools.partial(_run_sync, grad_batch=1)}
 
 
 def run_bench(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool = False,
               steps: int = DEFAULT_BENCH_STEPS, height: int | None = None, width: int | None = None,
               stride: int | None = None, repeats: int = DEFAULT_REPEATS, guidance_scale: float = DEFAULT_GUIDANCE,
               prompt: str = DEFAULT_PROMPT, model=None, diffusers: bool = True, note: str = "",
-              canvas_batch: int | None = None, sweep: bool = True, elastic: bool = False) -> pd.DataFrame:
+              canvas_batch: int | None = None, sweep: bool = True, elastic: bool = False,
+              sync: bool = False) -> pd.DataFrame:
     """Our gvcf.generate (md, DDIM) vs diffusers' panorama pipeline (view_batch_size 1 and all views) vs the bare UNet
     (ours' batches, and with `sweep` every schedule of sweep_batches); then the throughput of generate_batch
     (canvas_batch panoramas; None: as many as fill one auto-sized UNet call) against a loop of generate.
@@ -420,6 +437,7 @@ def run_bench(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool =
     per run, panoramas per second, UNet calls and evaluated batch rows, `ours_over` = ours' median / this row's
     median (NaN on the no-op-UNet and throughput rows); hardware and settings in every row (for CSV) and df.attrs.
     elastic: add ELASTIC_ROWS, ElasticDiffusion on the same canvas and steps (Stable Diffusion 1 / 2 only).
+    sync: add SYNC_ROWS, SyncDiffusion's views differentiated together against one at a time.
     model: time this model instead of building `arch` (arch, compile and note then only label the rows).
     """
     from ..engine.models import auto_view_batch
@@ -441,7 +459,7 @@ def run_bench(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool =
         elastic = False
         note = "; ".join(filter(None, [note, "SDXL: ElasticDiffusion (SD 1 / 2 only here) is not timed"]))
     rows = [row for row in BENCH_ROWS + (sweep_rows(n_views) if sweep else ()) + (ELASTIC_ROWS if elastic else ())
-            if diffusers or row.runs != "diffusers"]
+            + (SYNC_ROWS if sync else ()) if diffusers or row.runs != "diffusers"]
     work = _Work(model, prompt, geometry.height, geometry.width, geometry.stride[1], geometry.layout, steps,
                  guidance_scale, panorama_pipeline(model, geometry.layout) if diffusers else None, auto, canvas_batch,
                  auto_view_batch(model, (model.latent_size, model.latent_size), False))
@@ -491,6 +509,9 @@ def ratios(df: pd.DataFrame, stat: str = "median_s") -> dict:
         out["elastic/bare_elastic from its own cost"] = \
             1 + (med["elastic_noop_unet"] - med["bare_elastic_noop_unet"]) / med["bare_elastic"]
         out["elastic/ours (MD)"] = med["elastic"] / med["ours"]
+    if "sync" in med:
+        out["sync one view at a time / together"] = med["sync_grad1"] / med["sync"]
+        out["sync/ours (MD)"] = med["sync"] / med["ours"]
     return out
 
 

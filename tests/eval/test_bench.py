@@ -132,3 +132,16 @@ def test_elastic_rows_do_the_unet_work_of_generate_elastic(tiny_pipe):
     assert r.loc["elastic", "unet_calls"] == r.loc["bare_elastic", "unet_calls"]
     assert {"elastic/bare_elastic", "elastic/ours (MD)"} <= set(df.attrs["ratios"])
     assert "elastic/bare_elastic" in bench.format_bench(df)
+
+
+def test_sync_rows_time_both_gradient_batchings(tiny_pipe):
+    """--sync: SyncDiffusion with its views differentiated together and one at a time, the same UNet forward work."""
+    from gvcf.engine.models import Model
+
+    model = Model.from_pipeline(tiny_pipe)
+    df = bench.run_bench("tiny", steps=STEPS, repeats=1, width=64, stride=8, model=model, diffusers=False,
+                         sweep=False, canvas_batch=1, sync=True)
+    r = df.set_index("row")
+    assert r.loc["sync", "unet_rows"] == r.loc["sync_grad1", "unet_rows"] > r.loc["ours", "unet_rows"]
+    assert r.loc["sync", "unet_calls"] < r.loc["sync_grad1", "unet_calls"]
+    assert {"sync one view at a time / together", "sync/ours (MD)"} <= set(df.attrs["ratios"])
