@@ -26,7 +26,7 @@ import torch
 import yaml
 from PIL import Image
 
-from gvcf.book import runner as book
+from gvcf.book import render, runner as book
 
 REPO = Path(__file__).resolve().parents[2]
 PROMPT = "A photo of a city skyline at night"   # any prompt works; the paper's prompts are checked elsewhere
@@ -275,7 +275,9 @@ def _check_ran(records, out: Path, profile: str) -> dict[str, str]:
         cells = nbformat.read(str(nb), as_version=4).cells
         tags = [c.metadata.get("tags", []) for c in cells]
         assert sum("gvcf-settings" in t for t in tags) == 1, stem
-        assert all(("remove-cell" if {"parameters", "injected-parameters"} & set(t) else "hide-input") in t
+        expected = lambda t: ("remove-cell" if {"parameters", "injected-parameters"} & set(t)   # noqa: E731
+                              else render.SHOW_INPUT if render.SHOW_INPUT in t else "hide-input")
+        assert all(expected(t) in t and not (render.SHOW_INPUT in t and "hide-input" in t)
                    for c, t in zip(cells, tags) if c.cell_type == "code"), stem
     return texts
 
