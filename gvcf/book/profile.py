@@ -20,11 +20,15 @@ RECORDS = "*.run.json"
 
 def read_records(folder: str | Path) -> list[dict]:
     """The chapters' run records in `folder`, in chapter order; ValueError naming the folder when it has none."""
-    paths = sorted(Path(folder).glob(RECORDS))
-    if not paths:
+    records = _records(folder)
+    if not records:
         raise ValueError(f"folder {str(folder)!r} holds no chapter run records ({RECORDS}); run "
                          "`python -m gvcf.book run` first")
-    return [json.loads(p.read_text()) for p in paths]
+    return records
+
+
+def _records(folder: str | Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob(RECORDS))]
 
 
 def _row(cells) -> str:
@@ -67,8 +71,7 @@ def profile_markdown(records: list[dict]) -> str:
 def recorded_profile(folder: str | Path, profile: str) -> str:
     """profile_markdown of the chapters whose last run in `folder` was under `profile` (the runtime chapter shows
     the chapters run before it), or a sentence saying there are none yet."""
-    paths = sorted(Path(folder).glob(RECORDS))
-    records = [r for r in (json.loads(p.read_text()) for p in paths) if r.get("profile") == profile]
+    records = [r for r in _records(folder) if r.get("profile") == profile]
     if not records:
         return f"No chapter has a run record of profile {profile!r} in {str(folder)!r} yet.\n"
     return profile_markdown(records)
