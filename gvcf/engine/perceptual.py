@@ -62,3 +62,25 @@ def load_lpips(net: str = "alex", device: str | torch.device = "cpu") -> nn.Modu
     load_backbone(model, weights)
     model.requires_grad_(False)
     return model.eval().to(device)
+
+
+# LPIPS (Zhang et al. 2018, Eq. 1) in its parts, for callers that reuse one image's features: lpips.LPIPS's forward
+# reruns the backbone on both images of every pair and has no call for the features, so its own modules
+# (scaling_layer, net, lins) are used in the same order, which gives its forward's distances to float rounding.
+UNIT_EPS = 1e-10   # lpips.normalize_tensor's epsilon
+
+
+def feature_maps(net: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """The backbone's feature maps y^l of images in [-1, 1] (NCHW), after LPIPS' scaling layer: one per layer l."""
+    return list(net.net.forward(net.scaling_layer(images)))
+
+
+def unit_features(maps: list[torch.Tensor]) -> list[torch.Tensor]:
+    """y-hat^l: each feature map divided by its norm over channels (Eq. 1's unit-normalised activations)."""
+    return [f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + UNIT_EPS) for f in maps]
+
+
+def lpips_from_features(net: nn.Module, a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
+    """Eq. 1: d(a, b) = sum_l mean_{h,w} || w_l * (y-hat^l_a - y-hat^l_b) ||^2 from unit features, one (N,) row per
+    pair (b's rows broadcast: one target for many images)."""
+    return sum(lin((fa - fb) ** 2).mean(dim=(2, 3)) for lin, fa, fb in zip(net.lins, a, b)).flatten()

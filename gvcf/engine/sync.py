@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from .checks import finite_number, is_int, is_number, positive_int
+from . import perceptual
+from .perceptual import feature_maps, lpips_from_features, unit_features
 from .stages import stage
 
 # SyncDiffusion's defaults (their sample_syncdiffusion function; README: "w=20 is a suitable weight";
@@ -99,16 +101,17 @@ def decode_x0(views: torch.Tensor, i: int, t, ctx, first: int = 0) -> torch.Tens
     return model.decode_views(x0)   # Model.decode's path with gradients: scaling, shift, float16 upcast
 
 
-def lpips_distance(lpips, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """LPIPS between images in [0, 1] (the network takes [-1, 1]), summed over the batch."""
-    return lpips(a * 2.0 - 1.0, b * 2.0 - 1.0).sum()
+def lpips_units(net, images: torch.Tensor) -> list[torch.Tensor]:
+    """LPIPS' unit-normalised features of images in [0, 1] (the network takes [-1, 1])."""
+    return unit_features(feature_maps(net, images * 2 - 1))
 
 
 def make_sync_hook(config: SyncConfig = SyncConfig(), lpips=None):
     """A view_hook for gvcf.generate doing SyncDiffusion's gradient step (Lee et al. 2023) at sync steps.
 
     lpips: an LPIPS module taking images in [-1, 1]; default gvcf.engine.perceptual.load_lpips(config.lpips_net),
-    loaded on the model's device at the first sync step. Views are differentiated config.views_per_gradient at a
+    loaded on the model's device at the first sync step. The anchor's LPIPS features are computed once per step
+    (lpips.LPIPS's forward would rerun its backbone on the anchor for every view). Views are differentiated config.views_per_gradient at a
     time (runs of neighbouring views, the anchor left out), so memory is that many views' UNet + VAE-decoder + LPIPS
     graphs.
     """
@@ -123,12 +126,10 @@ def make_sync_hook(config: SyncConfig = SyncConfig(), lpips=None):
             return views
         anchor = config.anchor_index(views.shape[0])
         if net[0] is None:
-            from .perceptual import load_lpips
-
-            net[0] = load_lpips(config.lpips_net, device=ctx.model.device)
+            net[0] = perceptual.load_lpips(config.lpips_net, device=ctx.model.device)
         views = views.detach()
-        with torch.no_grad():
-            target = decode_x0(views[anchor:anchor + 1], i, t, ctx, anchor)
+        with torch.no_grad():   # the anchor's image and its LPIPS features, once per step for every other view
+            target = lpips_units(net[0], decode_x0(views[anchor:anchor + 1], i, t, ctx, anchor))
         out = views.clone()
         # oneDNN primitives may pick non-deterministic algorithms unless asked not to; torch passes this flag on
         # (dnnl attr set_deterministic), so the gradient step is repeatable in one process as the plain steps are
@@ -137,8 +138,8 @@ def make_sync_hook(config: SyncConfig = SyncConfig(), lpips=None):
             for first, count in _runs(views.shape[0], anchor, size):
                 batch = views[first:first + count].clone().requires_grad_(True)
                 images = decode_x0(batch, i, t, ctx, first)
-                loss = lpips_distance(net[0], images, target.expand_as(images))   # sum of each view's own loss
-                (grad,) = torch.autograd.grad(loss, batch)   # frees this batch's graph
+                loss = lpips_from_features(net[0], lpips_units(net[0], images), target).sum()
+                (grad,) = torch.autograd.grad(loss, batch)   # each view's own loss: frees this batch's graph
                 out[first:first + count] = batch.detach() - w * grad.to(batch.dtype)
         return out
 

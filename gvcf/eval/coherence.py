@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from ..engine.checks import is_int
+from ..engine import perceptual
+from ..engine.perceptual import feature_maps, lpips_from_features, unit_features
 from .inception import UINT8_MAX, load_image
 from .metrics import TILE_SIZE, crops
 
@@ -50,18 +52,11 @@ def coherence(panorama, size: int = TILE_SIZE, net=None, device="cpu") -> dict[s
     """{"intra_lpips", "intra_style"}: the mean LPIPS and style loss over all pairs of the panorama's size x size
     crops. net: an LPIPS-VGG module (default gvcf.engine.perceptual.load_lpips("vgg"), loaded here)."""
     if net is None:
-        from ..engine.perceptual import load_lpips
-
-        net = load_lpips(NET, device=device)
+        net = perceptual.load_lpips(NET, device=device)
     x = _batch(panorama, size).to(device)
-    # lpips.LPIPS's forward takes one pair of images per row and reruns VGG on both; it has no call for the features,
-    # so its own parts (net, scaling_layer, lins) are used: one VGG pass for all crops, then every pair from them
-    feats = net.net.forward(net.scaling_layer(x))                 # LPIPS's five VGG16 stages, one pass
+    maps = feature_maps(net, x)                                    # LPIPS's five VGG16 stages, one pass for all crops
     i, j = torch.triu_indices(len(x), len(x), 1, device=x.device)  # every pair of crops
-    lpips, style = 0.0, 0.0
-    for lin, f in zip(net.lins, feats):
-        unit = f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)    # lpips.normalize_tensor
-        lpips = lpips + lin((unit[i] - unit[j]) ** 2).mean(dim=(2, 3))   # lpips.spatial_average
-        g = gram(f.float())
-        style = style + (g[i] - g[j]).pow(2).mean(dim=(1, 2))
+    units = unit_features(maps)
+    lpips = lpips_from_features(net, [u[i] for u in units], [u[j] for u in units])
+    style = sum((g[i] - g[j]).pow(2).mean(dim=(1, 2)) for g in (gram(f.float()) for f in maps))
     return {"intra_lpips": float(lpips.mean()), "intra_style": float(style.mean())}

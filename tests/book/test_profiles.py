@@ -60,7 +60,7 @@ class Pooled(torch.nn.Module):
 
 class StandInLPIPS(torch.nn.Module):
     """LPIPS's interface (images in [-1, 1], a (N, 1, 1, 1) distance), a pooled squared difference for a network;
-    with the parts gvcf.eval.coherence reads (scaling_layer, net's feature maps, lins) in the same roles."""
+    with the parts gvcf.engine.perceptual reads (scaling_layer, net's feature maps, lins) in the same roles."""
 
     def __init__(self):
         super().__init__()

@@ -92,3 +92,22 @@ def test_differentiable_and_rng_untouched(alex):
 def test_bad_net():
     with pytest.raises(ValueError, match="net"):
         load_lpips("squeeze")
+
+
+def test_lpips_from_features_is_lpips_forward(model):
+    """The parts (feature_maps, unit_features, lpips_from_features) give lpips.LPIPS's own distances: the same
+    operations in the same order, so to float32 rounding (1e-6 relative; one target row broadcast to every image as
+    the sync hook uses it, and pairwise rows as coherence does)."""
+    from gvcf.engine.perceptual import feature_maps, lpips_from_features, unit_features
+
+    images = torch.cat([_noisy(_smooth_image(0), level, seed) for seed, level in enumerate(NOISE_LEVELS)])
+    target = _smooth_image(5)
+    with torch.no_grad():
+        expected = model(images, target.expand_as(images)).flatten()
+        units = unit_features(feature_maps(model, images))
+        broadcast = lpips_from_features(model, units, unit_features(feature_maps(model, target)))
+        pairwise = lpips_from_features(model, [u[[0, 1]] for u in units], [u[[1, 2]] for u in units])
+        expected_pairs = model(images[[0, 1]], images[[1, 2]]).flatten()
+    assert expected.min() > 0.01
+    torch.testing.assert_close(broadcast, expected, rtol=1e-6, atol=0)
+    torch.testing.assert_close(pairwise, expected_pairs, rtol=1e-6, atol=0)

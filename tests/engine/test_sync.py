@@ -6,7 +6,7 @@ import gvcf
 from gvcf.engine.generate import DEFAULT_GUIDANCE, StepContext
 from gvcf.engine.models import Model
 from gvcf.engine.samplers import make_sampler
-from gvcf.engine.sync import DEFAULT_WEIGHT, SyncConfig, decode_x0, generate_sync, lpips_distance, make_sync_hook
+from gvcf.engine.sync import DEFAULT_WEIGHT, SyncConfig, decode_x0, generate_sync, make_sync_hook
 from gvcf.engine.views import ViewLayout
 
 PROMPT = "a beach with palm trees"
@@ -25,7 +25,7 @@ def ctx(tiny_pipe):
 def view_distances(views, i, ctx, net, anchor):
     with torch.no_grad():
         images = [decode_x0(views[j:j + 1], i, ctx.sampler.timesteps[i], ctx) for j in range(views.shape[0])]
-        return torch.stack([lpips_distance(net, im, images[anchor]) for im in images])
+        return torch.stack([net(im * 2 - 1, images[anchor] * 2 - 1).sum() for im in images])   # lpips' own forward
 
 
 def test_weight_zero_is_plain_multidiffusion(tiny_pipe, lpips_net):
@@ -121,6 +121,37 @@ def test_views_differentiated_together_give_each_view_its_own_gradient(tiny_pipe
         assert (out - one).abs().max() <= 1e-12 * moved, size
     assert SyncConfig().views_per_gradient((8, 8)) == 64 and SyncConfig().views_per_gradient((64, 64)) == 1
     assert SyncConfig(grad_batch=3).views_per_gradient((64, 64)) == 3
+
+
+def test_hook_is_a_descent_step_on_lpips_forward(tiny_pipe, lpips_net):
+    """The hook (the anchor's features computed once) equals the step written with lpips.LPIPS's own forward,
+    x_j - w * grad_j LPIPS(D(x0-hat_j), D(x0-hat_anchor)) one view at a time, in float64 to 1e-12 of the update."""
+    import copy
+
+    pipe = copy.deepcopy(tiny_pipe)
+    for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+        module.double()
+    net = copy.deepcopy(lpips_net).double()
+    model = Model.from_pipeline(pipe)
+    layout = ViewLayout.create(8, 24, 8, 4)
+    ctx = StepContext(model, model.encode_prompt(PROMPT), make_sampler("ddim", model.scheduler_config, STEPS),
+                      DEFAULT_GUIDANCE, layout, None)
+    views = layout.gather(torch.randn(1, 4, 8, 24, generator=torch.Generator().manual_seed(6), dtype=torch.float64))
+    t, w = ctx.sampler.timesteps[1], 2.0
+    config = SyncConfig(weight=w, decay=1.0)
+    anchor = config.anchor_index(views.shape[0])
+    with torch.no_grad():
+        target = decode_x0(views[anchor:anchor + 1], 1, t, ctx, anchor)
+    expected = views.clone()
+    for j in range(views.shape[0]):
+        if j != anchor:
+            x = views[j:j + 1].clone().requires_grad_(True)
+            loss = net(decode_x0(x, 1, t, ctx, j) * 2 - 1, target * 2 - 1).sum()
+            expected[j] = views[j] - w * torch.autograd.grad(loss, x)[0][0]
+    out = make_sync_hook(config, net)(views, 1, t, ctx)
+    moved = (expected - views).abs().max()
+    assert moved > 0
+    assert (out - expected).abs().max() <= 1e-12 * moved
 
 
 def test_runs_cover_every_view_but_the_anchor_once():
