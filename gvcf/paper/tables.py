@@ -104,9 +104,10 @@ def compare_with_paper(ours: pd.DataFrame, table: str, native: int | None = None
 GIQA_FORMAT = {"giqa_qs": ".4g", "giqa_ds": ".4g"}   # GIQA's scale depends on K: significant digits, not decimals
 
 
-# a printed line on a chapter's page: jupyter-book's code output box is about 90-100 characters wide, so every line
-# the chapters print (describe(), metric notes, hardware lines) is wrapped to this width and none scrolls sideways
-LINE_WIDTH = 88
+# a printed line on a chapter's page: jupyter-book's code output box shows about 80 characters in a 1300 px wide
+# window (measured in headless Chromium), so every line the chapters print (describe(), metric notes, hardware lines,
+# text tables) is wrapped to this width and none scrolls sideways
+LINE_WIDTH = 78
 CONTINUATION = "    "   # the indent of a wrapped line's continuation
 
 
@@ -124,6 +125,16 @@ def wrap(text: str, width: int = LINE_WIDTH) -> str:
         out += textwrap.wrap(line, width, subsequent_indent=indent + CONTINUATION, break_long_words=True,
                              break_on_hyphens=False)
     return "\n".join(out)
+
+
+def text_table(df: pd.DataFrame) -> str:
+    """A table as a chapter prints it: no index column, columns with no value in any row left out, and split into
+    blocks of columns LINE_WIDTH characters wide (pandas' line_width) only when it is wider than that."""
+    shown = df[[c for c in df.columns if df[c].astype(str).str.strip().ne("").any()]]
+    text = shown.to_string(index=False)
+    if max(map(len, text.splitlines())) <= LINE_WIDTH:
+        return text
+    return shown.to_string(index=False, line_width=LINE_WIDTH)
 
 
 def page_table(df: pd.DataFrame, digits: int | str | dict | None = 2):

@@ -186,6 +186,24 @@ def test_printed_lines_and_tables_fit_the_page():
     assert 'class="dataframe"' in html and "row_heading" not in html and ">0</th>" not in html
 
 
+
+def test_text_table_leaves_out_empty_columns_and_fits_the_page():
+    """text_table: no index column, a column with no value in any row left out; a table wider than LINE_WIDTH is
+    split into column blocks each within it (the method grid's empty note column made it 82 wide)."""
+    import pandas as pd
+
+    from gvcf.paper import methods, tables
+
+    grid = tables.text_table(methods.method_grid())
+    lines = grid.splitlines()
+    assert lines[0].split() == [c for c in methods.method_grid().columns if c != "note"]
+    assert len(lines) == len(methods.method_grid()) + 1 and max(map(len, lines)) <= tables.LINE_WIDTH
+    assert lines[1].split()[0] == "MD" and not lines[1].startswith("0")   # no index
+    wide = pd.DataFrame({f"column_{k}": [k * 1000.5, k] for k in range(12)})
+    blocks = tables.text_table(wide)
+    assert max(map(len, blocks.splitlines())) <= tables.LINE_WIDTH and "column_11" in blocks
+    assert wide.to_string(index=False).count("\n") < blocks.count("\n")   # split into blocks, nothing dropped
+
 def test_the_runner_sums_generation_per_method_for_its_stage_summary():
     """The generation lines the chapters printed ("GF (ddim, ...): made 6 image(s) in 318.9 s") are the runner's
     stage summary now: generation's seconds per method and sampler over the chapters that ran."""
