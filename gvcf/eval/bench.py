@@ -9,21 +9,17 @@ bare calls with a UNet that returns its input: their difference is the loop's ow
 fusion), which gives ours / bare UNet free of the UNet's run-to-run spread on a loaded machine.
 
 The rows are data (BENCH_ROWS: what each runs, on which UNet, with which view batch) and every row is timed by
-time_runs, as is the paper's per-method runtime table (gvcf.paper.runtime.runtime_table, Table 3); the command line
-that prints both is gvcf.cli's `gvcf bench`.
+gvcf.eval.timing.time_runs, as is the paper's per-method runtime table (gvcf.paper.runtime.runtime_table, Table 3);
+the command line that prints both is gvcf.cli's `gvcf bench`.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import math
-import statistics
-import time
 import types
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import pandas as pd
 import torch
@@ -32,103 +28,18 @@ from ..engine.checks import finite_number, positive_int
 from ..engine.generate import DEFAULT_GUIDANCE, generate, generate_batch
 from ..engine.samplers import make_sampler
 from ..engine.views import ViewLayout, canvas
-from .cache import hardware
+from .timing import WARMUP_RUNS, hardware_columns, time_runs
 
 BENCH_ARCHS = ("tiny64", "embedded", "sd2", "tiny-sdxl", "sdxl")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 DEFAULT_ARCH = "tiny64"
 DEFAULT_BENCH_STEPS = 4        # "a few" DDIM steps: every step costs the same, so the ratios do not depend on it
 DEFAULT_REPEATS = 3
-WARMUP_RUNS = 1
 DEFAULT_PROMPT = "a photo of a mountain range at twilight"
 OVERHEAD_GOAL = 1.05           # ours / bare UNet: the loop around the UNet should cost at most 5 %
 FASTEST_GOAL = 1.02            # ours (its own view batch) / the fastest bare-UNet schedule for the same work
 CFG_ROWS = 2                   # with CFG every view is evaluated twice (unconditional and conditional) per call
 NOOP_MIN_REPEATS = 10          # the no-op-UNet rows take milliseconds: time them at least this often
-HARDWARE_COLUMNS = ("device", "device_name", "cpu_threads", "torch", "diffusers")   # of cache.hardware()
-
-
-# ---------------------------------------------------------------- timing
-
-def _sync(device) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn, device) -> float:
-    _sync(device)
-    t0 = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - t0
-
-
-class _UNetCounter:
-    """Counts UNet calls and the batch rows they evaluate (a forward pre-hook, removed on exit)."""
-
-    def __init__(self, unet):
-        self.unet, self.calls, self.rows = unet, 0, 0
-
-    def _hook(self, module, args, kwargs):
-        sample = args[0] if args else kwargs["sample"]
-        self.calls += 1
-        self.rows += int(sample.shape[0])
-
-    def __enter__(self):
-        self.handle = self.unet.register_forward_pre_hook(self._hook, with_kwargs=True)
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.remove()
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Seconds of one run's timed repeats, and the UNet calls and batch rows of one warm-up run."""
-    seconds: tuple[float, ...]
-    unet_calls: int = 0
-    unet_rows: int = 0
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.seconds)
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.seconds)
-
-    @property
-    def std(self) -> float:
-        return statistics.stdev(self.seconds) if len(self.seconds) > 1 else 0.0
-
-
-def time_runs(runs: Mapping[str, Callable[[int], object]], device, repeats: int,
-              warmups: Mapping[str, Callable[[], object]] | None = None, unet=None) -> dict[str, Timing]:
-    """The one timing loop of the benchmark and of the runtime table.
-
-    Each run is warmed up first (WARMUP_RUNS calls of warmups[key], default the run itself; the UNet calls and batch
-    rows on `unet`, when given, are counted there), then timed in `repeats` rounds, every run once a round in order
-    (interleaved, so that a change in machine load affects them alike). A run is called with the round's index (its
-    seed, for a run that varies one); CUDA is synchronised around every timed call."""
-    warmups = warmups or {}
-    counts = {}
-    for key, run in runs.items():
-        warmup = warmups.get(key, lambda run=run: run(0))
-        with _UNetCounter(unet) if unet is not None else contextlib.nullcontext() as counter:
-            for _ in range(WARMUP_RUNS):
-                _timed(warmup, device)
-        counts[key] = (0, 0) if counter is None else (counter.calls // WARMUP_RUNS, counter.rows // WARMUP_RUNS)
-    seconds = {key: [] for key in runs}
-    for i in range(repeats):
-        for key, run in runs.items():
-            seconds[key].append(_timed(lambda: run(i), device))
-    return {key: Timing(tuple(seconds[key]), *counts[key]) for key in runs}
-
-
-def hardware_columns(device) -> dict:
-    """cache.hardware's HARDWARE_COLUMNS: the hardware in the benchmark's rows and in the runtime table's attrs."""
-    info = hardware(device)
-    return {key: info[key] for key in HARDWARE_COLUMNS}
 
 
 def resolve_dtype(dtype, device) -> torch.dtype:

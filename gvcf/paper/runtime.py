@@ -1,7 +1,7 @@
 """Table 3: seconds per panorama per method, beside the paper's.
 
 runtime_table times each method with its paper sampler (MD, GF, Sync with DDIM; VCF, GVCF with DDPM) by the
-benchmark's timing loop (gvcf.eval.bench.time_runs); `gvcf bench --methods` prints it (format_runtime) after the
+benchmark's timing loop (gvcf.eval.timing.time_runs); `gvcf bench --methods` prints it (format_runtime) after the
 overhead comparison; runtime() is the chapter's view of it, runtime_comparison() sets it beside the paper's.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ..engine.generate import DEFAULT_GUIDANCE, generate
 from ..engine.samplers import DEFAULT_STEPS
 from ..engine.stages import labelled
 from ..engine.views import canvas
-from ..eval import bench
+from ..eval import bench, timing
 from ..eval.bench import DEFAULT_PROMPT, DEFAULT_REPEATS
 from ..eval.results import PanoramaSet, Results
 from .methods import METHOD_SAMPLER, NOT_REPRODUCED, RUNTIME_NAMES
@@ -97,7 +97,7 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
         runs[method] = lambda seed, run=run, n=n: run(n, seed)
         warmups[method] = lambda run=run, n=n: run(min(n, WARMUP_STEPS), 0)
     # one loop for all methods: round i times every method once, so run i of each shares the machine's load
-    timings = bench.time_runs(runs, model.device, repeats, warmups=warmups)
+    timings = timing.time_runs(runs, model.device, repeats, warmups=warmups)
     rows = []
     for method, t in timings.items():
         sampler, n = METHOD_SAMPLER[method], steps_of[method]
@@ -106,7 +106,7 @@ def runtime_table(model, methods=METHODS, repeats: int = DEFAULT_REPEATS, steps:
                          reported_steps=target, reported_mean_s=t.mean * factor, reported_std_s=t.std * factor,
                          reported_runs_s=tuple(x * factor for x in t.seconds), scaled=factor != 1.0))
     df = pd.DataFrame(rows)
-    df.attrs.update(bench.hardware_columns(model.device) | dict(height=height, width=width, stride=stride,
+    df.attrs.update(timing.hardware_columns(model.device) | dict(height=height, width=width, stride=stride,
                                                                 dtype=str(model.dtype).removeprefix("torch.")))
     return df
 

@@ -5,7 +5,7 @@ import torch
 
 from gvcf.engine import archs
 from gvcf.engine.views import canvas
-from gvcf.eval import bench
+from gvcf.eval import bench, timing
 
 STEPS = 1   # every count below is per step; each UNet call on tiny64's 64-latent views costs ~0.5 s (attention)
 WIDTH, STRIDE = 1024, 384   # 512 x 1024 on the tiny64 model: 3 views of 512 px
@@ -57,7 +57,7 @@ def test_every_row_does_the_same_unet_work(table):
 def test_bare_unet_without_cfg_counts_one_row_per_view(tiny64):
     layout = canvas(tiny64, None, WIDTH, STRIDE).layout
     run = bench.bare_unet(tiny64, "a lake", layout, STEPS, guidance_scale=1.0, view_batch_size=2)
-    with bench._UNetCounter(tiny64.unet) as counter:
+    with timing.UNetCounter(tiny64.unet) as counter:
         run()
     assert (counter.calls, counter.rows) == (STEPS * 2, len(layout) * STEPS)   # batches of 2 + 1 views
 
@@ -100,12 +100,12 @@ def test_bad_input_raises_value_error_naming_the_parameter(call, name):
 
 def test_time_runs_warms_up_counts_then_interleaves():
     calls = []
-    t = bench.time_runs({"a": lambda i: calls.append(("a", i)), "b": lambda i: calls.append(("b", i))}, "cpu", 3,
+    t = timing.time_runs({"a": lambda i: calls.append(("a", i)), "b": lambda i: calls.append(("b", i))}, "cpu", 3,
                         warmups={"b": lambda: calls.append(("b", "warm-up"))})
     assert calls == [("a", 0), ("b", "warm-up"), ("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2), ("b", 2)]
     assert len(t["a"].seconds) == 3 and (t["a"].unet_calls, t["a"].unet_rows) == (0, 0)
     assert t["a"].std >= 0 and min(t["a"].seconds) <= t["a"].median <= max(t["a"].seconds)
-    assert bench.Timing((2.0,)).std == 0.0 and bench.Timing((1.0, 3.0)).mean == 2.0
+    assert timing.Timing((2.0,)).std == 0.0 and timing.Timing((1.0, 3.0)).mean == 2.0
 
 
 def test_rows_are_a_table():
@@ -113,7 +113,7 @@ def test_rows_are_a_table():
                           "batch", "loop", "bare_batch")
     assert bench.sweep_batches(9) == [1, 2, 4, 8, 9] and bench.sweep_batches(1) == [1] and bench.sweep_batches(4) == [1, 2, 4]
     assert all(row.runs in bench.RUNNERS for row in bench.BENCH_ROWS)
-    assert list(bench.hardware_columns("cpu")) == list(bench.HARDWARE_COLUMNS)
+    assert list(timing.hardware_columns("cpu")) == list(timing.HARDWARE_COLUMNS)
 
 
 def test_elastic_rows_do_the_unet_work_of_generate_elastic(tiny_pipe):
