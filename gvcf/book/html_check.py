@@ -1,6 +1,6 @@
 """Check a built book (``python -m gvcf.book check``, after ``jupyter-book build .``): every chapter page exists,
-shows its figures and tables with its code folded and the build's settings table, and every image or script it
-loads resolves to a file in the build."""
+shows its figures and tables with its code folded, no printed line wider than the page, and the build's settings
+table, and every image or script it loads resolves to a file in the build."""
 from __future__ import annotations
 
 import os
@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from ..paper.tables import LINE_WIDTH   # the width every printed line is wrapped to
 from .render import SETTINGS_CLASS, SHOW_INPUT   # the settings table's <div> class; the tag of a cell shown on purpose
 from .toc import CHAPTERS, TABLE_CHAPTERS
 
@@ -18,6 +19,7 @@ BUILD_DIR = Path("_build") / "html"
 CODE_INPUT_CLASS = "cell_input"
 FOLDING_CLASSES = ("tag_hide-input", "tag_hide-cell", "toggle-hidden")
 SHOWN_CLASS = f"tag_{SHOW_INPUT}"   # a cell whose code a chapter shows on purpose (gvcf.book.render.SHOW_INPUT)
+OUTPUT_CLASS = "cell_output"       # myst-nb's <div> around a code cell's outputs (printed text in a <pre>)
 
 
 class _PageParser(HTMLParser):
@@ -33,8 +35,10 @@ class _PageParser(HTMLParser):
         self.code_inputs = 0                 # code cell inputs inside the content
         self.unfolded_inputs = 0             # ... of which not inside a toggle
         self.settings_tables = 0             # tables inside the settings <div> (inside the content)
+        self.output_lines: list[str] = []    # the lines of printed text (<pre> inside a cell's output)
+        self._pre: list[str] | None = None   # the text of the output <pre> being read
         self._stack: list[tuple[str, dict]] = []   # (tag, {role: 1} for each role the element opens)
-        self._open = {"content": 0, "fold": 0, "settings": 0, "shown": 0}   # open elements of each role
+        self._open = {"content": 0, "fold": 0, "settings": 0, "shown": 0, "output": 0}   # open elements per role
 
     @staticmethod
     def _is_content(tag: str, attrs: dict) -> bool:
@@ -68,7 +72,10 @@ class _PageParser(HTMLParser):
         roles = {"content": self._is_content(tag, a),
                  "fold": tag == "details" or any(c in classes for c in FOLDING_CLASSES),
                  "settings": bool(self._depth) and SETTINGS_CLASS in classes,
-                 "shown": SHOWN_CLASS in classes}
+                 "shown": SHOWN_CLASS in classes,
+                 "output": OUTPUT_CLASS in classes}
+        if tag == "pre" and self._open["output"]:
+            self._pre = []
         roles = {k: 1 for k, v in roles.items() if v}
         self._stack.append((tag, roles))
         for role in roles:
@@ -78,7 +85,14 @@ class _PageParser(HTMLParser):
         if tag == "img":
             self.handle_starttag(tag, attrs)
 
+    def handle_data(self, data):
+        if self._pre is not None:
+            self._pre.append(data)
+
     def handle_endtag(self, tag):
+        if tag == "pre" and self._pre is not None:
+            self.output_lines += "".join(self._pre).splitlines()
+            self._pre = None
         # pop to the matching open tag (tolerates unclosed <p>, <li>, ...)
         for i in range(len(self._stack) - 1, -1, -1):
             if self._stack[i][0] == tag:
@@ -115,8 +129,9 @@ def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, tabl
     """Problems with a built book: missing chapter pages, images or scripts that are remote or do not resolve
     (MathJax must be the local copy: readers may be offline), chapters without a figure, chapters in
     table_chapters without a table (besides the settings table), chapters showing code cells unfolded (not inside
-    a toggle, nor in a cell tagged show-input: shown on purpose) and chapters without the table of the build's settings. Other pages that exist are checked for
-    images and scripts too. An empty list means the book looks complete."""
+    a toggle, nor in a cell tagged show-input: shown on purpose), chapters printing a line wider than LINE_WIDTH (it
+    would scroll sideways) and chapters without the table of the build's settings. Other pages that exist are
+    checked for images and scripts too. An empty list means the book looks complete."""
     build = Path(build_dir)
     if not build.is_dir():
         return [f"{build}: no build directory (run `jupyter-book build .`)"]
@@ -139,6 +154,11 @@ def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, tabl
             problems.append(f"chapter {stem}: {parser.unfolded_inputs} of {parser.code_inputs} code cell(s) shown "
                             f"unfolded on {page.relative_to(build)} (the runner tags them hide-input: rerun "
                             f"`python -m gvcf.book run`)")
+        wide = [line for line in parser.output_lines if len(line) > LINE_WIDTH]
+        if wide:
+            problems.append(f"chapter {stem}: {len(wide)} printed line(s) wider than {LINE_WIDTH} characters scroll "
+                            f"sideways on {page.relative_to(build)} (wrap them with gvcf.paper.tables.wrap or "
+                            f"text_table), the widest: {max(wide, key=len)[:LINE_WIDTH]!r}")
         if not parser.settings_tables:
             problems.append(f"chapter {stem}: no table of the build's settings (<div class=\"{SETTINGS_CLASS}\"> "
                             f"with a <table>) on {page.relative_to(build)}")

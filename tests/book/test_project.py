@@ -454,6 +454,23 @@ def test_check_html_requires_folded_code_and_the_settings_table(tmp_path):
     assert not [p for p in book.check_html(build) if "02_guided_fusion" in p]
 
 
+
+def test_check_html_flags_printed_lines_wider_than_the_page(tmp_path):
+    """A printed output line over LINE_WIDTH scrolls sideways: a problem; code inputs and lines at the width are not."""
+    from gvcf.paper.tables import LINE_WIDTH
+
+    build = _fake_build(tmp_path)
+    page = build / "book" / "chapters" / "03_variance_corrected_fusion.html"
+    fits = FOLDED_CELL.replace("print(1)", "x" * (LINE_WIDTH + 20)).replace("<span></span>1</pre>",
+                                                                           "<span></span>" + "y" * LINE_WIDTH + "</pre>")
+    page.write_text(page.read_text().replace(FOLDED_CELL, fits))
+    assert book.check_html(build) == []
+    wide = FOLDED_CELL.replace("<span></span>1</pre>", "<span></span>short\n" + "z " * LINE_WIDTH + "</pre>")
+    page.write_text(page.read_text().replace(fits, wide))
+    problems = book.check_html(build)
+    assert len(problems) == 1 and "03_variance_corrected_fusion" in problems[0], problems
+    assert f"1 printed line(s) wider than {LINE_WIDTH}" in problems[0] and "'z z z" in problems[0]
+
 def test_check_cli(tmp_path, capsys):
     build = _fake_build(tmp_path)
     assert book.main(["check", "--build-dir", str(build)]) == 0
