@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import gvcf
-from gvcf.engine import elastic
+from gvcf.engine import elastic, reduced_copy
 from gvcf.engine.models import Model
 
 PROMPT = "A beach with palm trees"
@@ -57,7 +57,7 @@ def test_patch_context_is_taken_from_the_other_side_at_an_edge():
 
 
 def test_reduced_copy_of_a_native_canvas_is_the_canvas():
-    copy = elastic.ReducedCopy.create(8, 8, (8, 8))
+    copy = reduced_copy.ReducedCopy.create(8, 8, (8, 8))
     drawn = torch.randint(0, 4, (64,), generator=torch.Generator().manual_seed(0))
     for choice in (torch.zeros(64, dtype=torch.long), drawn):
         rows, cols = copy.sources(choice)
@@ -69,8 +69,8 @@ def test_reduced_copy_of_a_native_canvas_is_the_canvas():
 def test_resampling_passes_fill_every_pixel_of_the_reduced_grid_once_per_block_choice():
     """Each pass takes one pixel per 2 x 2 block, never one taken before while untaken ones remain (4 choices)."""
     x = torch.randn(1, 4, 8, 56)
-    copy = elastic.ReducedCopy.create(8, 56, (1, 8))
-    samples = elastic._reduced_samples(x, copy, 4, torch.Generator().manual_seed(1), new_p=1.0)
+    copy = reduced_copy.ReducedCopy.create(8, 56, (1, 8))
+    samples = reduced_copy.reduced_samples(x, copy, 4, torch.Generator().manual_seed(1), new_p=1.0)
     assert all(s.shape == (1, 4, 1, 8) for s, _ in samples)
     union = torch.stack([m for _, m in samples]).any(0)
     assert union.sum() > samples[0][1].sum()   # later passes fill pixels the first did not
