@@ -111,7 +111,7 @@ FIGURES_DIR = "figures"   # under a chapter's results_dir: the figures a chapter
 
 def overview_path(results_dir, profile: str):
     """Where chapter 1 saves Fig. 1 as a PNG: <results_dir>/figures/<profile>/overview.png (the book profile's is the
-    README's picture; gvcf.book.runner.publish copies it to book/figures/overview.png)."""
+    README's picture; gvcf.book.publish.publish copies it to book/figures/overview.png)."""
     from pathlib import Path
 
     return Path(results_dir) / FIGURES_DIR / str(profile) / "overview.png"

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from ..engine.stages import STAGE_LOG_ENV, STAGES, by_label
-from .runner import CHAPTERS_DIR
+from .toc import CHAPTERS_DIR, RECORD_SUFFIX
 
-RECORDS = "*.run.json"
+RECORDS = f"*{RECORD_SUFFIX}"
 
 
 def read_records(folder: str | Path) -> list[dict]:
@@ -84,6 +85,43 @@ def this_run_profile(profile: str) -> str:
     if not log:
         return "This chapter runs outside `python -m gvcf.book run`: there are no run records to show.\n"
     return recorded_profile(Path(log).parent, profile)
+
+
+def _ran(records) -> list[dict]:
+    """The records of chapters that ran in this invocation (not skipped as up to date) and logged their stages."""
+    return [r for r in records if r.get("status") == "ran" and "stages" in r]
+
+
+def stage_table(records) -> str:
+    """Seconds per chapter in each stage (gvcf.engine.stages), "other" being the rest of its wall time (kernel start,
+    imports, cache reads, notebook rendering), for the chapters that ran: gvcf.book.profile's first table, as text."""
+    ran = _ran(records)
+    if not ran:
+        return ""
+    head, rows = stage_rows(ran)
+    width = max(len(str(row[0])) for row in rows + [head])
+    cell = max(len(h) for h in head[1:]) + 2
+    lines = [f"{head[0]:<{width}}" + "".join(f"{h:>{cell}}" for h in head[1:])]
+    lines += [f"{row[0]:<{width}}" + "".join(f"{v:>{cell - 1}.0f}s" for v in row[1:]) for row in rows]
+    return "\n".join(lines)
+
+
+def generation_line(records) -> str:
+    """Generation's seconds per method and sampler over the chapters that ran (the labels gvcf.eval.datasets puts on
+    the stage; gvcf.book.profile's second table), largest first: where the chapters' generation lines went."""
+    ran = _ran(records)
+    rows = generation_rows(ran)[1] if ran else []
+    return ", ".join(f"{label} {seconds:.0f} s" for label, seconds, _ in rows)
+
+
+def print_stages(records) -> None:
+    """Print where the chapters that ran spent their time (seconds per stage, and generation's per method)."""
+    table = stage_table(records)
+    if table:
+        print("[gvcf.book] seconds per stage:\n" + table, file=sys.stderr)
+    line = generation_line(records)
+    if line:
+        print(f"[gvcf.book] generation per method and sampler: {line}", file=sys.stderr)
 
 
 def main(argv=None) -> int:

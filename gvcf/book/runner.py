@@ -19,7 +19,7 @@ Output is written to ``<stem>.partial.ipynb`` and renamed when the notebook has 
 The executed copy is then prepared for the page (gvcf.book.render): code cells folded (``hide-input``), the
 parameters cells left off (``remove-cell``) and a table of the build's settings put in their place. At the end the
 seconds per stage (and generation's per method and sampler) and the claim verdicts of the executed chapters are
-printed. Under the profile ``book`` the run then publishes (:func:`publish`): the tally to ``book/tally.json``, every
+printed. Under the profile ``book`` the run then publishes (gvcf.book.publish): the tally to ``book/tally.json``, every
 claim line to the table the intro page includes (``book/claims.md``), their forest plot to
 ``book/figures/claims_forest.png`` and chapter 1's Fig. 1, which the chapter saved under its results_dir, to
 ``book/figures/overview.png`` (the README's picture). These four files are the published record, committed; they are
@@ -41,22 +41,16 @@ from pathlib import Path
 from ..engine.stages import STAGE_LOG_ENV, read_log
 from . import render
 from .html_check import BUILD_DIR, check_html   # `check` (and book.check_html for callers of this module)
-from .toc import CHAPTERS, TABLE_CHAPTERS  # noqa: F401  (TABLE_CHAPTERS: re-exported, as before the split)
+from .profile import print_stages
+from .publish import write_tally
+from .toc import CHAPTERS, CHAPTERS_DIR, NOTEBOOKS_DIR, RECORD_SUFFIX, TABLE_CHAPTERS  # noqa: F401  (re-exported)
 
 # every chapter's `parameters` cell defines these (defaults = the smoke run)
 COMMON_PARAMETERS = ("model", "device", "prompts", "n_per_prompt", "steps", "seed", "results_dir", "profile")
 PROFILES_DIR = Path("book") / "profiles"
-NOTEBOOKS_DIR = Path("notebooks")
-CHAPTERS_DIR = Path("book") / "chapters"
-RECORD_SUFFIX = ".run.json"
 STAGES_SUFFIX = ".stages.jsonl"             # the chapter kernel's stage log (gvcf.engine.stages), read after it ran
 PARTIAL_SUFFIX = ".partial.ipynb"
-TALLY_PROFILE = "book"                       # only the published book's run writes the tally (as chapter 1's figure)
-TALLY_PATH = Path("book") / "tally.json"
-CLAIMS_TABLE_PATH = Path("book") / "claims.md"   # the whole book's claims, included by the intro page
-CLAIMS_FOREST_PATH = Path("book") / "figures" / "claims_forest.png"   # the same claims as a forest plot (intro)
-OVERVIEW_CHAPTER = "01_overview"             # saves Fig. 1 under its results_dir (gvcf.book.figures.save_overview)
-OVERVIEW_PATH = Path("book") / "figures" / "overview.png"   # ... published here for the README
+
 
 
 # ----------------------------------------------------------------------------- profiles and parameters
@@ -331,42 +325,6 @@ def _environment(name: str, value: str):
             os.environ[name] = before
 
 
-def stage_table(records) -> str:
-    """Seconds per chapter in each stage (gvcf.engine.stages), "other" being the rest of its wall time (kernel start,
-    imports, cache reads, notebook rendering), for the chapters that ran: gvcf.book.profile's first table, as text."""
-    from .profile import stage_rows
-
-    ran = [r for r in records if r.get("status") == "ran" and "stages" in r]
-    if not ran:
-        return ""
-    head, rows = stage_rows(ran)
-    width = max(len(str(row[0])) for row in rows + [head])
-    cell = max(len(h) for h in head[1:]) + 2
-    lines = [f"{head[0]:<{width}}" + "".join(f"{h:>{cell}}" for h in head[1:])]
-    lines += [f"{row[0]:<{width}}" + "".join(f"{v:>{cell - 1}.0f}s" for v in row[1:]) for row in rows]
-    return "\n".join(lines)
-
-
-def generation_line(records) -> str:
-    """Generation's seconds per method and sampler over the chapters that ran (the labels gvcf.eval.datasets puts on
-    the stage; gvcf.book.profile's second table), largest first: where the chapters' generation lines went."""
-    from .profile import generation_rows
-
-    ran = [r for r in records if r.get("status") == "ran" and "stages" in r]
-    rows = generation_rows(ran)[1] if ran else []
-    return ", ".join(f"{label} {seconds:.0f} s" for label, seconds, _ in rows)
-
-
-def print_stages(records) -> None:
-    """Print where the chapters that ran spent their time (seconds per stage, and generation's per method)."""
-    table = stage_table(records)
-    if table:
-        print("[gvcf.book] seconds per stage:\n" + table, file=sys.stderr)
-    line = generation_line(records)
-    if line:
-        print(f"[gvcf.book] generation per method and sampler: {line}", file=sys.stderr)
-
-
 def _present(notebook: Path, stem: str, profile: str, params: dict) -> None:
     """The executed chapter as the book shows it (gvcf.book.render.present: code folded, the settings table in place
     of the parameters cells). A notebook that cannot be read is left as papermill wrote it, with a warning."""
@@ -376,88 +334,6 @@ def _present(notebook: Path, stem: str, profile: str, params: dict) -> None:
     except Exception as err:  # noqa: BLE001 - the chapter ran; only its presentation is missing
         print(f"[gvcf.book] {stem}: WARNING: could not prepare the page ({type(err).__name__}: {err}); "
               f"code cells stay unfolded", file=sys.stderr)
-
-
-def write_tally(out: Path, stems, profile: str, root: str | os.PathLike = ".") -> dict | None:
-    """Count the claim verdicts of the executed chapters in `out` made under `profile` (their records say so),
-    print the tally, and under the profile named `book`, when every chapter of `stems` is there, publish it
-    (:func:`publish`). Returns it, or None when no chapter of this profile is there."""
-
-    chapters, other = {}, []
-    for stem in stems:
-        target, record_path = out / f"{stem}.ipynb", out / f"{stem}{RECORD_SUFFIX}"
-        if not (target.exists() and record_path.exists()):
-            continue
-        try:
-            made_under = json.loads(record_path.read_text()).get("profile")
-        except (OSError, ValueError):
-            made_under = None
-        if made_under == profile:
-            chapters[stem] = target
-        else:
-            other.append(stem)
-    if not chapters:
-        return None
-    try:
-        tally = render.tally(chapters, profile)
-    except Exception as err:  # noqa: BLE001 - an unreadable notebook: no tally rather than no book
-        print(f"[gvcf.book] WARNING: no claim tally ({type(err).__name__}: {err})", file=sys.stderr)
-        return None
-    print(f"[gvcf.book] {render.tally_line(tally)}"
-          + (f"; left out, made under another profile: {', '.join(other)}" if other else ""), file=sys.stderr)
-    missing = [stem for stem in stems if stem not in chapters]
-    if profile == TALLY_PROFILE and missing:   # the published record is the whole book's, never a part of it
-        print(f"[gvcf.book] not published (book/ left as it was): {', '.join(missing)} not executed under profile "
-              f"{profile} in {out}", file=sys.stderr)
-    elif profile == TALLY_PROFILE:
-        publish(tally, out, root)
-    return tally
-
-
-def chapter_results_dir(stem: str, params: dict, root: str | os.PathLike = ".") -> Path:
-    """Where a chapter run with `params` kept its results: its results_dir parameter (relative: to root, as the
-    runner passes it), else its parameters cell's default (relative: to notebooks/, as the chapter reads it)."""
-    value, base = params.get("results_dir"), Path(root)
-    if value is None:
-        import nbformat
-
-        source = Path(root) / NOTEBOOKS_DIR / f"{stem}.ipynb"
-        value, base = render.notebook_defaults(nbformat.read(str(source), as_version=4)).get("results_dir"), \
-            source.parent
-    if value is None:
-        raise ValueError(f"{stem}: no results_dir (neither a parameter of the run nor a default of its notebook)")
-    path = Path(os.path.expanduser(str(value)))
-    return (path if path.is_absolute() else base / path).resolve()
-
-
-def publish(tally: dict, out: Path, root: str | os.PathLike = ".") -> list[Path]:
-    """Write the published record, each file atomically: the tally (book/tally.json), the intro's table of every claim
-    (book/claims.md), their forest plot (book/figures/claims_forest.png), and a copy of the README's picture, chapter
-    1's Fig. 1 as the chapter saved it under its results_dir (book/figures/overview.png; left as it was, with a
-    warning, when chapter 1 or its picture is missing). Returns the paths written."""
-    from ..eval.cache import write_atomic
-    from .figures import overview_path
-    from .forest import forest_png
-
-    root = Path(root)
-    files = {root / TALLY_PATH: (json.dumps(tally, indent=1, ensure_ascii=False) + "\n").encode(),
-             root / CLAIMS_TABLE_PATH: render.claims_table(tally).encode(),
-             root / CLAIMS_FOREST_PATH: forest_png(tally)}
-    record_path = out / f"{OVERVIEW_CHAPTER}{RECORD_SUFFIX}"
-    try:
-        record = json.loads(record_path.read_text())
-        if record.get("profile") != TALLY_PROFILE:
-            raise ValueError(f"{OVERVIEW_CHAPTER} was last run under profile {record.get('profile')!r}")
-        params = record["params"]
-        picture = overview_path(chapter_results_dir(OVERVIEW_CHAPTER, params, root), TALLY_PROFILE)
-        files[root / OVERVIEW_PATH] = picture.read_bytes()
-    except (OSError, ValueError, KeyError) as err:
-        print(f"[gvcf.book] WARNING: {OVERVIEW_PATH} not updated ({type(err).__name__}: {err})", file=sys.stderr)
-    for path, data in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, data)
-    print(f"[gvcf.book] published -> {', '.join(str(p) for p in files)}", file=sys.stderr)
-    return list(files)
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -207,11 +207,11 @@ def test_text_table_leaves_out_empty_columns_and_fits_the_page():
 def test_the_runner_sums_generation_per_method_for_its_stage_summary():
     """The generation lines the chapters printed ("GF (ddim, ...): made 6 image(s) in 318.9 s") are the runner's
     stage summary now: generation's seconds per method and sampler over the chapters that ran."""
-    from gvcf.book import runner
+    from gvcf.book import profile
 
     records = [{"status": "ran", "stages": {"generation": 30.0, "generation: gf ddim": 20.0,
                                             "generation: md ddim": 10.0}},
                {"status": "ran", "stages": {"generation": 5.0, "generation: md ddim": 5.0}},
                {"status": "skipped", "stages": {"generation: vcf ddpm": 99.0}}]
-    assert runner.generation_line(records) == "gf ddim 20 s, md ddim 15 s"
-    assert runner.generation_line(records[2:]) == ""
+    assert profile.generation_line(records) == "gf ddim 20 s, md ddim 15 s"
+    assert profile.generation_line(records[2:]) == ""

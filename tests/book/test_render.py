@@ -12,6 +12,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from gvcf.book import render
+from gvcf.book import publish
 from gvcf.book import runner as book
 from gvcf.book.figures import overview_path
 from gvcf.paper import claims as C
@@ -220,7 +221,7 @@ def _fake_execute(verdicts: dict):
                                             metadata={"tags": ["injected-parameters"]}))
         nb.cells[5].outputs = [_markdown_output(verdicts[source.stem])]
         nbformat.write(nb, target)
-        if source.stem == book.OVERVIEW_CHAPTER:   # chapter 1 saves Fig. 1 under its results_dir, by profile
+        if source.stem == publish.OVERVIEW_CHAPTER:   # chapter 1 saves Fig. 1 under its results_dir, by profile
             picture = overview_path(params["results_dir"], params["profile"])
             picture.parent.mkdir(parents=True, exist_ok=True)
             picture.write_bytes(_picture(params["profile"]))
@@ -292,7 +293,7 @@ def test_run_prepares_the_pages_and_writes_the_tally_under_book_only(tmp_path, m
     (root / "results" / "figures" / "book" / "overview.png").unlink()
     capsys.readouterr()
     book.run("book", ["01_overview"], root=root, log_output=False)
-    assert f"WARNING: {book.OVERVIEW_PATH} not updated" in capsys.readouterr().err
+    assert f"WARNING: {publish.OVERVIEW_PATH} not updated" in capsys.readouterr().err
     assert overview.read_bytes() == _picture("book")
 
 
