@@ -136,13 +136,19 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
                              "auto-sized UNet call")
     parser.add_argument("--no-sweep", action="store_true",
                         help="skip the bare-UNet rows at every view batch (1, 2, 4, ..., all views)")
+    parser.add_argument("--fast-paths", action="store_true",
+                        help="add the fast-path table: the UNet on one view and at generate's batch, the VAE decode "
+                             "and gvcf.generate, each eager float32 beside torch.compile and bfloat16 autocast "
+                             "(speed-up, calls to pay back compilation, largest difference from eager)")
     parser.add_argument("--csv", default=None,
-                        help="write the comparison to this CSV (and the runtime table to <stem>_runtime.csv)")
+                        help="write the comparison to this CSV (the runtime table to <stem>_runtime.csv, the "
+                             "fast-path table to <stem>_fast_paths.csv)")
     return parser
 
 
 def cmd_bench(args) -> int:
-    """`gvcf bench`: the comparison (and with --methods the runtime table) printed, and written with --csv."""
+    """`gvcf bench`: the comparison (with --methods the runtime table, with --fast-paths the fast-path table) printed,
+    and written with --csv."""
     from .eval import bench
     from .paper import runtime
 
@@ -151,6 +157,8 @@ def cmd_bench(args) -> int:
     positive_int(args.ddpm_steps, "--ddpm-steps")   # these before the minute of benchmarking, not after
     if args.methods:
         runtime.check_methods(args.methods)
+    if args.fast_paths and args.compile:
+        raise ValueError("--fast-paths times torch.compile beside eager itself: leave out --compile")
     model, note = bench.bench_model(args.arch, args.device, args.dtype, args.compile)
     df = bench.run_bench(args.arch, compile=args.compile, steps=args.steps, height=args.height, width=args.width,
                          stride=args.stride, repeats=args.repeats, guidance_scale=args.guidance_scale, model=model,
@@ -163,12 +171,22 @@ def cmd_bench(args) -> int:
                                       ddpm_steps=args.ddpm_steps, height=args.height, width=args.width,
                                       stride=args.stride, guidance_scale=args.guidance_scale)
         print(runtime.format_runtime(table), flush=True)
+    paths = None
+    if args.fast_paths:
+        from .eval import fast_paths
+
+        paths = fast_paths.fast_path_table(model, height=args.height, width=args.width, stride=args.stride,
+                                           steps=args.steps, guidance_scale=args.guidance_scale, repeats=args.repeats)
+        print(fast_paths.format_fast_paths(paths), flush=True)
     if args.csv:
         path = Path(args.csv)
         path.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(path, index=False)
         if table is not None:
             table.assign(**table.attrs).to_csv(path.with_name(f"{path.stem}_runtime{path.suffix or '.csv'}"),
+                                               index=False)
+        if paths is not None:
+            paths.assign(**paths.attrs).to_csv(path.with_name(f"{path.stem}_fast_paths{path.suffix or '.csv'}"),
                                                index=False)
     return 0
 

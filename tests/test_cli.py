@@ -115,3 +115,10 @@ def test_a_non_finite_training_setting_and_bench_steps_are_refused_first(no_mode
     assert "--set unet_lr: expected a finite float, got 'nan'" in _clean_exit(
         ["train-embedded", "--out", str(tmp_path / "t"), "--set", "unet_lr=nan"])
     assert "--ddpm-steps" in _clean_exit(["bench", "--ddpm-steps", "0"])
+
+
+def test_bench_refuses_fast_paths_with_compile_before_benchmarking(no_model):
+    """--fast-paths times torch.compile beside eager itself: with --compile its 'eager' rows would be compiled."""
+    with pytest.raises(SystemExit) as done:
+        cli.main(["bench", "--fast-paths", "--compile"])
+    assert "--fast-paths" in str(done.value.code) and "--compile" in str(done.value.code)

@@ -70,6 +70,7 @@ TRAIN_TINY = TRAIN_SHRINK + "".join(f" --set {k}={v}" for k, v in dict(
     vae_steps=2, unet_steps=2, decoder_steps=2, n_latents=16, vae_channels="8,16,16", unet_channels="16,32,32",
     attention_head_dim=8, text_hidden=16).items())
 PAPER_DATASET = "gvcf dataset generate --config data/configs/paper-md-ddim.yaml"
+FAST_PATHS = "gvcf bench --arch embedded --fast-paths"
 BOOK_RERUN = "python -m gvcf.book run --profile book --notebooks 02_guided_fusion --force"
 BOOK_PARAMS = "python -m gvcf.book params --profile book 02_guided_fusion"
 
@@ -84,7 +85,7 @@ RUNS = {
     "make book PROFILE=gpu": "tests/book/test_profiles.py runs every chapter under the gpu profile on a stand-in model "
                              "(on CPU: no GPU is lent to CI)",
     "make clean": "run", "make clean-results": "run",
-    GENERATE: "run", "gvcf bench": "run",
+    GENERATE: "run", "gvcf bench": "run", FAST_PATHS: "run",
     "gvcf generate --method elastic": "run at test size in tests/test_cli.py", CHAPTER: "run", SD2_CHAPTER: "fails cleanly",
     BOOK_RERUN: "run", BOOK_PARAMS: "run", "python -m gvcf.engine.assets": "run",
     **{c: "run" for c in DATASET + TRAIN},
@@ -372,6 +373,19 @@ def test_the_python_example(home):
 def test_bench(home):
     done = ok(sh(home, "gvcf bench --width 1024 --steps 1 --repeats 1"))
     assert "ours/bare_unet" in done.stdout
+
+
+@pytest.mark.slow
+def test_bench_fast_paths(home):
+    """The fast-path table on the bundled model at its defaults but for one step and one timed run: every part eager,
+    compiled and under bfloat16, written to CSV."""
+    done = ok(sh(home, f"{FAST_PATHS} --steps 1 --repeats 1 --no-diffusers --no-sweep --csv bench.csv"))
+    assert "payback_calls" in done.stdout and "unet_1_view" in done.stdout
+    import pandas as pd
+
+    table = pd.read_csv(home / "bench_fast_paths.csv")
+    assert set(table.path) == {"eager", "compile", "bf16"} and len(table) == 3 * 4
+    assert (table[table.path == "compile"].max_rel_diff < 1e-4).all()   # float32 reordered: measured <= 1e-5
 
 
 @pytest.mark.slow

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import types
 import warnings
 from dataclasses import dataclass
 
@@ -28,7 +27,7 @@ from ..engine.checks import finite_number, positive_int
 from ..engine.generate import DEFAULT_GUIDANCE, generate, generate_batch
 from ..engine.samplers import make_sampler
 from ..engine.views import ViewLayout, canvas
-from .timing import WARMUP_RUNS, hardware_columns, time_runs
+from .timing import WARMUP_RUNS, StandInUNet, hardware_columns, time_runs
 
 BENCH_ARCHS = ("tiny64", "embedded", "sd2", "tiny-sdxl", "sdxl")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -178,26 +177,6 @@ def bare_elastic_unet(model, prompt: str, height: int, width: int, steps: int, v
     return run
 
 
-class NoOpUNet(torch.nn.Module):
-    """The UNet's stand-in returning its input: timing a loop with it measures the loop's own cost around the UNet."""
-
-    def __init__(self, unet):
-        super().__init__()
-        self.config = unet.config
-        self._where = (unet.device, unet.dtype)
-
-    @property
-    def device(self) -> torch.device:
-        return self._where[0]
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self._where[1]
-
-    def forward(self, sample, timestep, encoder_hidden_states=None, **kwargs):
-        return types.SimpleNamespace(sample=sample)
-
-
 # ---------------------------------------------------------------- the comparison
 
 AUTO, ALL = "auto", "all"   # a row's view batch: generate's own choice (auto_view_batch), or every view in one call
@@ -211,7 +190,7 @@ class BenchRow:
     what: str
     runs: str                       # a key of RUNNERS
     view_batch: int | str = AUTO    # views per UNet call: an int, AUTO or ALL
-    noop_unet: bool = False         # the UNet replaced by NoOpUNet: the time of everything around it
+    noop_unet: bool = False         # the UNet replaced by StandInUNet (identity): the time of everything around it
     canvases: int | str = 1         # panoramas per run: 1 or CANVAS_BATCH
 
 
@@ -374,7 +353,7 @@ def run_bench(arch: str = DEFAULT_ARCH, device=None, dtype=None, compile: bool =
     work = _Work(model, prompt, geometry.height, geometry.width, geometry.stride[1], geometry.layout, steps,
                  guidance_scale, panorama_pipeline(model, geometry.layout) if diffusers else None, auto, canvas_batch,
                  auto_view_batch(model, (model.latent_size, model.latent_size), False))
-    noop = dataclasses.replace(work, model=dataclasses.replace(model, unet=NoOpUNet(model.unet)))
+    noop = dataclasses.replace(work, model=dataclasses.replace(model, unet=StandInUNet(model.unet)))
     timings = {}
     for on, n_repeats in ((work, repeats), (noop, max(repeats, NOOP_MIN_REPEATS))):
         runs = {row.name: lambda i, fn=RUNNERS[row.runs](on, on.views_per_call(row), on.canvases(row)): fn()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
+import types
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -21,7 +22,8 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(fn, device) -> float:
+def timed(fn, device) -> float:
+    """Seconds of one call of fn(), CUDA synchronised before and after."""
     _sync(device)
     t0 = time.perf_counter()
     fn()
@@ -46,6 +48,30 @@ class UNetCounter:
 
     def __exit__(self, *exc):
         self.handle.remove()
+
+
+class StandInUNet(torch.nn.Module):
+    """A stand-in for the UNet in gvcf.generate: forward returns run(sample, timestep, encoder_hidden_states, the other
+    conditioning as a dict) as its .sample; without run, the sample itself (a UNet that does nothing: a loop timed with
+    it measures the loop's own cost)."""
+
+    def __init__(self, unet, run: Callable | None = None):
+        super().__init__()
+        self.config = unet.config
+        self._where = (unet.device, unet.dtype)
+        self._run = run
+
+    @property
+    def device(self) -> torch.device:
+        return self._where[0]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._where[1]
+
+    def forward(self, sample, timestep, encoder_hidden_states=None, **kwargs):
+        out = sample if self._run is None else self._run(sample, timestep, encoder_hidden_states, kwargs)
+        return types.SimpleNamespace(sample=out)
 
 
 @dataclass(frozen=True)
@@ -82,12 +108,12 @@ def time_runs(runs: Mapping[str, Callable[[int], object]], device, repeats: int,
         warmup = warmups.get(key, lambda run=run: run(0))
         with UNetCounter(unet) if unet is not None else contextlib.nullcontext() as counter:
             for _ in range(WARMUP_RUNS):
-                _timed(warmup, device)
+                timed(warmup, device)
         counts[key] = (0, 0) if counter is None else (counter.calls // WARMUP_RUNS, counter.rows // WARMUP_RUNS)
     seconds = {key: [] for key in runs}
     for i in range(repeats):
         for key, run in runs.items():
-            seconds[key].append(_timed(lambda: run(i), device))
+            seconds[key].append(timed(lambda: run(i), device))
     return {key: Timing(tuple(seconds[key]), *counts[key]) for key in runs}
 
 
