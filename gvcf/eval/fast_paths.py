@@ -123,12 +123,11 @@ class Part:
 def _auto_views(w: _Work) -> int:
     from ..engine.models import auto_view_batch
 
-    return min(len(w.layout), max(1, auto_view_batch(w.model, w.layout.window, w.guidance_scale > 1.0)
-                                  // (CFG_ROWS if w.guidance_scale > 1.0 else 1)))
+    return min(len(w.layout), auto_view_batch(w.model, w.layout.window, w.guidance_scale > 1.0))
 
 
 PARTS = (
-    Part("unet_1_view", "the UNet on one view (with CFG: two rows), as the single-view reference sets call it",
+    Part("unet_1_view", "the UNet on one view (with CFG: two rows), the smallest call",
          _unet_part(lambda w: 1)),
     Part("unet_batch", "the UNet at generate's view batch (a panorama's views in one call)", _unet_part(_auto_views)),
     Part("vae_decode", "the VAE decoding one panorama's latents", _decode_part),
