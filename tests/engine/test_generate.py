@@ -226,6 +226,16 @@ def test_overflow_is_an_error_never_a_black_image(tiny_pipe, kw):
         run(tiny_pipe, output_type="pil", **kw)
 
 
+@pytest.mark.parametrize("entry", ["generate", "generate_views"])
+def test_generate_and_generate_views_refuse_the_same_guidance_scale_before_model_work(entry):
+    """One rule for both loops (they once drifted: only one refused a negative scale)."""
+    call = {"generate": lambda **kw: gvcf.generate(object(), "a beach", **kw),
+            "generate_views": lambda **kw: gvcf.engine.generate.generate_views(object(), "a beach", [0], **kw)}[entry]
+    for bad in (-1.0, -1e-6, float("nan")):
+        with pytest.raises(ValueError, match="guidance_scale"):
+            call(guidance_scale=bad)
+
+
 def test_generate_views_and_elastic_stop_on_non_finite_steps(tiny_pipe):
     model = Model.from_pipeline(tiny_pipe)
     model.unet = NaNFromCall(tiny_pipe.unet, first=2)
