@@ -1,6 +1,6 @@
 """Check a built book (``python -m gvcf.book check``, after ``jupyter-book build .``): every chapter page exists,
-shows its figures and tables with its code folded, no printed line wider than the page, and the build's settings
-table, and every image or script it loads resolves to a file in the build."""
+shows its figures and tables with its code folded, no printed line wider than the page nor a Markdown table left as
+text, and the build's settings table, and every image or script it loads resolves to a file in the build."""
 from __future__ import annotations
 
 import os
@@ -36,7 +36,9 @@ class _PageParser(HTMLParser):
         self.unfolded_inputs = 0             # ... of which not inside a toggle
         self.settings_tables = 0             # tables inside the settings <div> (inside the content)
         self.output_lines: list[str] = []    # the lines of printed text (<pre> inside a cell's output)
+        self.output_paragraphs: list[str] = []   # the text of each <p> inside a cell's output (Markdown outputs)
         self._pre: list[str] | None = None   # the text of the output <pre> being read
+        self._p: list[str] | None = None     # the text of the output <p> being read
         self._stack: list[tuple[str, dict]] = []   # (tag, {role: 1} for each role the element opens)
         self._open = {"content": 0, "fold": 0, "settings": 0, "shown": 0, "output": 0}   # open elements per role
 
@@ -76,6 +78,8 @@ class _PageParser(HTMLParser):
                  "output": OUTPUT_CLASS in classes}
         if tag == "pre" and self._open["output"]:
             self._pre = []
+        if tag == "p" and self._open["output"]:
+            self._p = []
         roles = {k: 1 for k, v in roles.items() if v}
         self._stack.append((tag, roles))
         for role in roles:
@@ -88,11 +92,16 @@ class _PageParser(HTMLParser):
     def handle_data(self, data):
         if self._pre is not None:
             self._pre.append(data)
+        if self._p is not None:
+            self._p.append(data)
 
     def handle_endtag(self, tag):
         if tag == "pre" and self._pre is not None:
             self.output_lines += "".join(self._pre).splitlines()
             self._pre = None
+        if tag == "p" and self._p is not None:
+            self.output_paragraphs.append("".join(self._p))
+            self._p = None
         # pop to the matching open tag (tolerates unclosed <p>, <li>, ...)
         for i in range(len(self._stack) - 1, -1, -1):
             if self._stack[i][0] == tag:
@@ -124,13 +133,19 @@ def _page_problems(page: Path, parser: _PageParser, build: Path) -> list[str]:
         [p for src in parser.scripts if (p := _asset_problem(page, src, build, "script"))]
 
 
+def _is_pipe_table(text: str) -> bool:
+    """Whether a paragraph is a Markdown pipe table left as text: its first two lines start and end with '|'."""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    return len(lines) >= 2 and all(line.startswith("|") and line.endswith("|") for line in lines[:2])
+
+
 def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, table_chapters=TABLE_CHAPTERS,
                pages=("book/intro", "book/method", "book/reproduce", "book/bibliography")) -> list[str]:
     """Problems with a built book: missing chapter pages, images or scripts that are remote or do not resolve
     (MathJax must be the local copy: readers may be offline), chapters without a figure, chapters in
     table_chapters without a table (besides the settings table), chapters showing code cells unfolded (not inside
     a toggle, nor in a cell tagged show-input: shown on purpose), chapters printing a line wider than LINE_WIDTH (it
-    would scroll sideways) and chapters without the table of the build's settings. Other pages that exist are
+    would scroll sideways), chapters showing a Markdown table as a paragraph of text, and chapters without the table of the build's settings. Other pages that exist are
     checked for images and scripts too. An empty list means the book looks complete."""
     build = Path(build_dir)
     if not build.is_dir():
@@ -159,6 +174,12 @@ def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, tabl
             problems.append(f"chapter {stem}: {len(wide)} printed line(s) wider than {LINE_WIDTH} characters scroll "
                             f"sideways on {page.relative_to(build)} (wrap them with gvcf.paper.tables.wrap or "
                             f"text_table), the widest: {max(wide, key=len)[:LINE_WIDTH]!r}")
+        pipes = [p for p in parser.output_paragraphs if _is_pipe_table(p)]
+        if pipes:
+            problems.append(f"chapter {stem}: {len(pipes)} Markdown table(s) shown as text on "
+                            f"{page.relative_to(build)} (myst-nb renders a Markdown output as CommonMark, which has "
+                            f"no tables: show a DataFrame with gvcf.paper.tables.page_table), the first: "
+                            f"{pipes[0].splitlines()[0][:LINE_WIDTH]!r}")
         if not parser.settings_tables:
             problems.append(f"chapter {stem}: no table of the build's settings (<div class=\"{SETTINGS_CLASS}\"> "
                             f"with a <table>) on {page.relative_to(build)}")

@@ -1,4 +1,4 @@
-"""Where the book's hour goes: the chapters' stage seconds (gvcf.engine.stages) as Markdown tables.
+"""Where the book's hour goes: the chapters' stage seconds (gvcf.engine.stages) as tables.
 
 ``python -m gvcf.book.profile`` reads the run records that ``python -m gvcf.book run`` leaves beside the executed
 chapters (book/chapters/<stem>.run.json) and prints two tables: seconds per chapter and stage, and generation's
@@ -13,8 +13,11 @@ import os
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from ..engine.stages import STAGE_LOG_ENV, STAGES, by_label
-from .toc import CHAPTERS_DIR, RECORD_SUFFIX
+from ..paper.tables import page_table
+from .toc import CHAPTERS, CHAPTERS_DIR, RECORD_SUFFIX, STAGES_SUFFIX
 
 RECORDS = f"*{RECORD_SUFFIX}"
 
@@ -64,27 +67,42 @@ def generation_rows(records: list[dict]) -> tuple[list[str], list[list]]:
     return ["method and sampler", "generation, s", "share"], rows
 
 
+def profile_parts(records: list[dict]) -> list[tuple[list[str], list[list]]]:
+    """[(header, rows)] of both tables; the generation table only when some chapter labelled its generation (one
+    whose images all came from the cache labels none)."""
+    return [(head, rows) for head, rows in (stage_rows(records), generation_rows(records)) if rows]
+
+
 def profile_markdown(records: list[dict]) -> str:
-    """Both tables as Markdown, seconds rounded to whole seconds."""
-    return "\n\n".join([_table(*stage_rows(records)), _table(*generation_rows(records))]) + "\n"
+    """Both tables as Markdown (what the command prints), seconds rounded to whole seconds."""
+    return "\n\n".join(_table(head, rows) for head, rows in profile_parts(records)) + "\n"
 
 
-def recorded_profile(folder: str | Path, profile: str) -> str:
-    """profile_markdown of the chapters whose last run in `folder` was under `profile` (the runtime chapter shows
-    the chapters run before it), or a sentence saying there are none yet."""
-    records = [r for r in _records(folder) if r.get("profile") == profile]
-    if not records:
-        return f"No chapter has a run record of profile {profile!r} in {str(folder)!r} yet.\n"
-    return profile_markdown(records)
+def recorded_records(folder: str | Path, profile: str) -> list[dict]:
+    """The run records in `folder` of the chapters whose last run there was under `profile`."""
+    return [r for r in _records(folder) if r.get("profile") == profile]
 
 
-def this_run_profile(profile: str) -> str:
-    """recorded_profile of the folder the book runner is executing this chapter into (its stage log's folder, named
-    by gvcf.engine.stages.STAGE_LOG_ENV), or a sentence saying the chapter runs outside the runner."""
+def this_run_tables(profile: str) -> list:
+    """What the runtime chapter shows of the other chapters run in the book runner's folder (its stage log's folder,
+    named by gvcf.engine.stages.STAGE_LOG_ENV) under `profile`: the tables as HTML, whole seconds (myst-nb
+    renders a Markdown output as CommonMark, which has no tables), or a sentence saying why there are none."""
+    from IPython.display import Markdown
+
     log = os.environ.get(STAGE_LOG_ENV)
     if not log:
-        return "This chapter runs outside `python -m gvcf.book run`: there are no run records to show.\n"
-    return recorded_profile(Path(log).parent, profile)
+        return [Markdown("This chapter runs outside `python -m gvcf.book run`: there are no run records to show.")]
+    folder, running = Path(log).parent, Path(log).name.removesuffix(STAGES_SUFFIX)
+    records = [r for r in recorded_records(folder, profile) if r["notebook"] != running]   # an earlier run of its own
+    if not records:
+        return [Markdown(f"No chapter has a run record of profile {profile!r} in {str(folder)!r} yet.")]
+    # stages as rows and chapters as columns, a chapter by its number: 11 stage columns do not fit the page
+    head, rows = stage_rows(records)
+    numbered = {stem: str(i) for i, stem in enumerate(CHAPTERS, 1)}
+    by_stage = pd.DataFrame(rows, columns=head).set_index(head[0]).T.rename(columns=numbered)
+    by_stage = by_stage.rename_axis(index="stage", columns=None).reset_index()
+    generation = [pd.DataFrame(rows, columns=head) for head, rows in profile_parts(records)[1:]]
+    return [page_table(frame, digits=",.0f") for frame in [by_stage, *generation]]
 
 
 def _ran(records) -> list[dict]:

@@ -43,12 +43,12 @@ from . import render
 from .html_check import BUILD_DIR, check_html   # `check` (and book.check_html for callers of this module)
 from .profile import print_stages
 from .publish import write_tally
-from .toc import CHAPTERS, CHAPTERS_DIR, NOTEBOOKS_DIR, RECORD_SUFFIX, TABLE_CHAPTERS  # noqa: F401  (re-exported)
+from .toc import (CHAPTERS, CHAPTERS_DIR, NOTEBOOKS_DIR, RECORD_SUFFIX, STAGES_SUFFIX,  # noqa: F401  (re-exported)
+                  TABLE_CHAPTERS)
 
 # every chapter's `parameters` cell defines these (defaults = the smoke run)
 COMMON_PARAMETERS = ("model", "device", "prompts", "n_per_prompt", "steps", "seed", "results_dir", "profile")
 PROFILES_DIR = Path("book") / "profiles"
-STAGES_SUFFIX = ".stages.jsonl"             # the chapter kernel's stage log (gvcf.engine.stages), read after it ran
 PARTIAL_SUFFIX = ".partial.ipynb"
 
 

@@ -17,3 +17,4 @@ TABLE_CHAPTERS = ("02_guided_fusion", "03_variance_corrected_fusion", "05_syncdi
 NOTEBOOKS_DIR = Path("notebooks")            # the chapters' sources
 CHAPTERS_DIR = Path("book") / "chapters"     # their executed copies (python -m gvcf.book run)
 RECORD_SUFFIX = ".run.json"                  # each executed copy's run record beside it: hash, parameters, stages
+STAGES_SUFFIX = ".stages.jsonl"             # the chapter kernel's stage log (gvcf.engine.stages), read after it ran

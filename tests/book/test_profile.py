@@ -45,19 +45,42 @@ def test_a_folder_without_records_is_named(tmp_path):
         profile.main(["--out-dir", str(tmp_path)])
 
 
-def test_recorded_profile_keeps_the_profile_asked_for(tmp_path):
-    assert "No chapter has a run record of profile 'book'" in profile.recorded_profile(tmp_path, "book")
+def test_recorded_records_keep_the_profile_asked_for(tmp_path):
+    assert profile.recorded_records(tmp_path, "book") == []
     for r, name in zip(RECORDS, ("book", "smoke")):
         (tmp_path / f"{r['notebook']}.run.json").write_text(json.dumps(r | {"profile": name}))
-    text = profile.recorded_profile(tmp_path, "book")
-    assert "| 01_a | 100 |" in text and "02_b" not in text
+    assert [r["notebook"] for r in profile.recorded_records(tmp_path, "book")] == ["01_a"]
 
 
-def test_this_run_profile_reads_the_runners_folder(tmp_path, monkeypatch):
+def test_a_generation_table_without_labels_is_left_out():
+    unlabelled = [record("01_a", 10.0, generation=4.0)]
+    assert [head[0] for head, _ in profile.profile_parts(unlabelled)] == ["chapter"]
+    assert "method and sampler" not in profile.profile_markdown(unlabelled)
+    assert [head[0] for head, _ in profile.profile_parts(RECORDS)] == ["chapter", "method and sampler"]
+
+
+def test_this_run_tables_are_html_tables_of_the_runners_folder(tmp_path, monkeypatch):
+    """The runtime chapter's tables are HTML without an index column: myst-nb renders a Markdown output as
+    CommonMark, where a pipe table is a paragraph of text (the smoke book showed it so)."""
     from gvcf.engine.stages import STAGE_LOG_ENV
 
     monkeypatch.delenv(STAGE_LOG_ENV, raising=False)
-    assert "outside `python -m gvcf.book run`" in profile.this_run_profile("book")
-    (tmp_path / "01_a.run.json").write_text(json.dumps(RECORDS[0] | {"profile": "book"}))
+    (outside,) = profile.this_run_tables("book")
+    assert "outside `python -m gvcf.book run`" in outside.data
+    (tmp_path / "01_a.run.json").write_text(json.dumps(RECORDS[0] | {"profile": "smoke"}))
     monkeypatch.setenv(STAGE_LOG_ENV, str(tmp_path / "06_runtime.stages.jsonl"))
-    assert "| 01_a | 100 |" in profile.this_run_profile("book")
+    (none_yet,) = profile.this_run_tables("book")
+    assert "No chapter has a run record of profile 'book'" in none_yet.data
+    (tmp_path / "01_a.run.json").write_text(json.dumps(RECORDS[0] | {"profile": "book"}))
+    stages, generation = (table.to_html() for table in profile.this_run_tables("book"))
+    assert "<table" in stages and ">01_a<" in stages and ">100<" in stages and "row_heading" not in stages
+    assert ">stage<" in stages and ">decoding<" in stages and ">5<" in stages   # stages as rows
+    assert ">sync ddim<" in generation and ">67%<" in generation and "|" not in stages + generation
+    (tmp_path / "02_guided_fusion.run.json").write_text(json.dumps(RECORDS[1] | {"notebook": "02_guided_fusion",
+                                                                             "profile": "book"}))
+    stages = profile.this_run_tables("book")[0].to_html()
+    assert ">2<" in stages and "02_guided_fusion" not in stages and ">01_a<" in stages and ">150<" in stages
+    own = RECORDS[1] | {"notebook": "06_runtime", "profile": "book"}
+    (tmp_path / "06_runtime.run.json").write_text(json.dumps(own))
+    frame = profile.this_run_tables("book")[0].data   # not the runtime chapter's own record of an earlier run
+    assert list(frame.columns) == ["stage", "01_a", "2", "all"] and list(frame["stage"]) == ["total", *STAGES, "other"]

@@ -471,6 +471,23 @@ def test_check_html_flags_printed_lines_wider_than_the_page(tmp_path):
     assert len(problems) == 1 and "03_variance_corrected_fusion" in problems[0], problems
     assert f"1 printed line(s) wider than {LINE_WIDTH}" in problems[0] and "'z z z" in problems[0]
 
+
+def test_check_html_flags_a_markdown_table_shown_as_text(tmp_path):
+    """myst-nb renders a Markdown output as CommonMark: a pipe table becomes a paragraph of text (chapter 6's profile
+    did). The check flags it; a claim line or a paragraph with a '|' inside is no table."""
+    build = _fake_build(tmp_path)
+    page = build / "book" / "chapters" / "06_runtime.html"
+    markdown = ('<div class="cell_output docutils container"><p>| chapter | total |\n| \u2014 | \u2014: |\n'
+                '| 01_overview | 16 |</p>{}</div>')
+    page.write_text(page.read_text().replace(FOLDED_CELL, FOLDED_CELL + markdown.format("")))
+    problems = book.check_html(build)
+    assert len(problems) == 1 and "06_runtime: 1 Markdown table(s) shown as text" in problems[0], problems
+    assert "'| chapter | total |'" in problems[0]
+    prose = '<div class="cell_output docutils container"><p>SSIM | MD: <strong>holds</strong> (n = 12)</p></div>'
+    page.write_text(page.read_text().replace(markdown.format(""), prose))
+    assert book.check_html(build) == []
+
+
 def test_check_cli(tmp_path, capsys):
     build = _fake_build(tmp_path)
     assert book.main(["check", "--build-dir", str(build)]) == 0
