@@ -161,8 +161,17 @@ def format_table(df: pd.DataFrame, digits: int | str | dict = 2) -> pd.DataFrame
         out.columns = pd.MultiIndex.from_tuples(
             [(METRIC_LABELS.get(a, a), b) for a, b in out.columns])
     else:
-        out.columns = [METRIC_LABELS.get(c, c) for c in out.columns]
+        out.columns = [column_label(c) for c in out.columns]
     return out
+
+
+def column_label(column) -> str:
+    """A metric's label for a table's column: 'intra_lpips' -> 'Intra-LPIPS↓', and a statistic of it such as
+    standard_errors' 'intra_lpips SE' or 'kid_e3 low' -> 'Intra-LPIPS SE', 'KID low'; other names as they are."""
+    metric, _, stat = str(column).rpartition(" ")
+    if column in METRIC_LABELS or metric not in SHORT_LABELS:
+        return METRIC_LABELS.get(column, column)
+    return f"{SHORT_LABELS[metric]} {stat}"
 
 
 def _num(x) -> float:

@@ -93,6 +93,11 @@ def test_compare_with_paper_shapes():
     assert len(t4) == 3 and t4[("ssim", "ours")].iloc[2] == 0.8 and t4[("ssim", "paper")].iloc[2] == 0.74
     shown = T.format_table(t1)
     assert shown.iloc[0][("CLIP↑", "ours")] == "n/a" and shown.iloc[0][("FID↓", "paper")] == "20.60"
+    # standard_errors' statistics of a metric are labelled by the metric's short name; other names stay as they are
+    errors = pd.DataFrame([{"method": "MD", "intra_lpips": 0.4, "intra_lpips SE": 0.01, "kid_e3 low": 1.0, "n": 6,
+                            "stride (view)": "1/4"}])
+    assert list(T.format_table(errors).columns) == ["method", "Intra-LPIPS↓", "Intra-LPIPS SE", "KID low", "n",
+                                                    "stride (view)"]
 
 
 # ----------------------------------------------------------------------------- measurements without a UNet
