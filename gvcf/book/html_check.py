@@ -20,6 +20,7 @@ CODE_INPUT_CLASS = "cell_input"
 FOLDING_CLASSES = ("tag_hide-input", "tag_hide-cell", "toggle-hidden")
 SHOWN_CLASS = f"tag_{SHOW_INPUT}"   # a cell whose code a chapter shows on purpose (gvcf.book.render.SHOW_INPUT)
 OUTPUT_CLASS = "cell_output"       # myst-nb's <div> around a code cell's outputs (printed text in a <pre>)
+OUTPUT_TEXT_TAGS = ("pre", "p")    # the output elements whose text the check reads: printed text, Markdown outputs
 
 
 class _PageParser(HTMLParser):
@@ -35,10 +36,9 @@ class _PageParser(HTMLParser):
         self.code_inputs = 0                 # code cell inputs inside the content
         self.unfolded_inputs = 0             # ... of which not inside a toggle
         self.settings_tables = 0             # tables inside the settings <div> (inside the content)
-        self.output_lines: list[str] = []    # the lines of printed text (<pre> inside a cell's output)
-        self.output_paragraphs: list[str] = []   # the text of each <p> inside a cell's output (Markdown outputs)
-        self._pre: list[str] | None = None   # the text of the output <pre> being read
-        self._p: list[str] | None = None     # the text of the output <p> being read
+        # the text of each <pre> (printed text) and <p> (Markdown outputs) inside a cell's output, by tag
+        self.output_texts: dict[str, list[str]] = {tag: [] for tag in OUTPUT_TEXT_TAGS}
+        self._reading: tuple[str, list[str]] | None = None   # (tag, its text so far) of the output element being read
         self._stack: list[tuple[str, dict]] = []   # (tag, {role: 1} for each role the element opens)
         self._open = {"content": 0, "fold": 0, "settings": 0, "shown": 0, "output": 0}   # open elements per role
 
@@ -76,10 +76,8 @@ class _PageParser(HTMLParser):
                  "settings": bool(self._depth) and SETTINGS_CLASS in classes,
                  "shown": SHOWN_CLASS in classes,
                  "output": OUTPUT_CLASS in classes}
-        if tag == "pre" and self._open["output"]:
-            self._pre = []
-        if tag == "p" and self._open["output"]:
-            self._p = []
+        if tag in OUTPUT_TEXT_TAGS and self._open["output"]:
+            self._reading = (tag, [])
         roles = {k: 1 for k, v in roles.items() if v}
         self._stack.append((tag, roles))
         for role in roles:
@@ -90,18 +88,13 @@ class _PageParser(HTMLParser):
             self.handle_starttag(tag, attrs)
 
     def handle_data(self, data):
-        if self._pre is not None:
-            self._pre.append(data)
-        if self._p is not None:
-            self._p.append(data)
+        if self._reading is not None:
+            self._reading[1].append(data)
 
     def handle_endtag(self, tag):
-        if tag == "pre" and self._pre is not None:
-            self.output_lines += "".join(self._pre).splitlines()
-            self._pre = None
-        if tag == "p" and self._p is not None:
-            self.output_paragraphs.append("".join(self._p))
-            self._p = None
+        if self._reading is not None and tag == self._reading[0]:
+            self.output_texts[tag].append("".join(self._reading[1]))
+            self._reading = None
         # pop to the matching open tag (tolerates unclosed <p>, <li>, ...)
         for i in range(len(self._stack) - 1, -1, -1):
             if self._stack[i][0] == tag:
@@ -145,8 +138,8 @@ def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, tabl
     (MathJax must be the local copy: readers may be offline), chapters without a figure, chapters in
     table_chapters without a table (besides the settings table), chapters showing code cells unfolded (not inside
     a toggle, nor in a cell tagged show-input: shown on purpose), chapters printing a line wider than LINE_WIDTH (it
-    would scroll sideways), chapters showing a Markdown table as a paragraph of text, and chapters without the table of the build's settings. Other pages that exist are
-    checked for images and scripts too. An empty list means the book looks complete."""
+    would scroll sideways), chapters showing a Markdown table as a paragraph of text, and chapters without the table
+    of the build's settings. Other pages that exist are checked for images and scripts too. An empty list means the book looks complete."""
     build = Path(build_dir)
     if not build.is_dir():
         return [f"{build}: no build directory (run `jupyter-book build .`)"]
@@ -169,12 +162,12 @@ def check_html(build_dir: str | os.PathLike = BUILD_DIR, chapters=CHAPTERS, tabl
             problems.append(f"chapter {stem}: {parser.unfolded_inputs} of {parser.code_inputs} code cell(s) shown "
                             f"unfolded on {page.relative_to(build)} (the runner tags them hide-input: rerun "
                             f"`python -m gvcf.book run`)")
-        wide = [line for line in parser.output_lines if len(line) > LINE_WIDTH]
+        wide = [line for text in parser.output_texts["pre"] for line in text.splitlines() if len(line) > LINE_WIDTH]
         if wide:
             problems.append(f"chapter {stem}: {len(wide)} printed line(s) wider than {LINE_WIDTH} characters scroll "
                             f"sideways on {page.relative_to(build)} (wrap them with gvcf.paper.tables.wrap or "
                             f"text_table), the widest: {max(wide, key=len)[:LINE_WIDTH]!r}")
-        pipes = [p for p in parser.output_paragraphs if _is_pipe_table(p)]
+        pipes = [p for p in parser.output_texts["p"] if _is_pipe_table(p)]
         if pipes:
             problems.append(f"chapter {stem}: {len(pipes)} Markdown table(s) shown as text on "
                             f"{page.relative_to(build)} (myst-nb renders a Markdown output as CommonMark, which has "

@@ -96,13 +96,13 @@ def this_run_tables(profile: str) -> list:
     records = [r for r in recorded_records(folder, profile) if r["notebook"] != running]   # an earlier run of its own
     if not records:
         return [Markdown(f"No chapter has a run record of profile {profile!r} in {str(folder)!r} yet.")]
+    (head, rows), *generation = profile_parts(records)   # the stage table always has rows: its total row
     # stages as rows and chapters as columns, a chapter by its number: 11 stage columns do not fit the page
-    head, rows = stage_rows(records)
     numbered = {stem: str(i) for i, stem in enumerate(CHAPTERS, 1)}
     by_stage = pd.DataFrame(rows, columns=head).set_index(head[0]).T.rename(columns=numbered)
     by_stage = by_stage.rename_axis(index="stage", columns=None).reset_index()
-    generation = [pd.DataFrame(rows, columns=head) for head, rows in profile_parts(records)[1:]]
-    return [page_table(frame, digits=",.0f") for frame in [by_stage, *generation]]
+    frames = [by_stage, *(pd.DataFrame(r, columns=h) for h, r in generation)]
+    return [page_table(frame, digits=",.0f") for frame in frames]
 
 
 def _ran(records) -> list[dict]:

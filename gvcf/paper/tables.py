@@ -159,7 +159,7 @@ def format_table(df: pd.DataFrame, digits: int | str | dict = 2) -> pd.DataFrame
             out[col] = ["n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in df[col]]
     if isinstance(out.columns, pd.MultiIndex):
         out.columns = pd.MultiIndex.from_tuples(
-            [(METRIC_LABELS.get(a, a), b) for a, b in out.columns])
+            [(column_label(a), b) for a, b in out.columns])
     else:
         out.columns = [column_label(c) for c in out.columns]
     return out
